@@ -1,0 +1,3 @@
+from dispatchwire.cli import main
+
+main()

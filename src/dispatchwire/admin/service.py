@@ -1,0 +1,33 @@
+"""What only admins see: live WebSocket statistics."""
+
+from sqlalchemy import select
+
+from dispatchwire.admin.schemas import SubscriptionOut, WebsocketStats
+from dispatchwire.auth.service import Actor, require_role
+from dispatchwire.clock import utcnow
+from dispatchwire.context import Context
+from dispatchwire.masters.models import Master
+
+__all__ = ["websocket_stats"]
+
+
+async def websocket_stats(ctx: Context, *, actor: Actor) -> WebsocketStats:
+    """Connections and assignment subscriptions, with each subscriber's shift and last ping."""
+    require_role(actor, "admin")
+    subscriptions = ctx.presence.subscriptions()
+    async with ctx.db.session() as session:
+        on_shift = set(await session.scalars(
+            select(Master.id).where(Master.id.in_([s.master_id for s in subscriptions]),
+                                    Master.on_shift)
+        ))
+    now = utcnow()
+    rows = [SubscriptionOut(user_id=s.user_id, master_id=s.master_id, subscribed=s.subscribed,
+                            on_shift=s.master_id in on_shift, last_ping=s.last_ping,
+                            is_active=s.is_active(now)) for s in subscriptions]
+    return WebsocketStats(
+        total_connected=ctx.presence.connections,
+        total_subscribed=sum(r.subscribed for r in rows),
+        active_subscriptions=sum(r.is_active for r in rows),
+        on_shift_subscriptions=sum(r.subscribed and r.on_shift for r in rows),
+        subscriptions=rows,
+    )

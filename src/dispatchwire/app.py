@@ -1,0 +1,60 @@
+"""The ASGI application: routes, error mapping, and the lifespan that runs the background work."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from dispatchwire import __version__
+from dispatchwire.admin.views import router as admin_router
+from dispatchwire.auth.views import router as auth_router
+from dispatchwire.context import open_context
+from dispatchwire.dispatch.expiry import run_expiry_loop
+from dispatchwire.dispatch.views import router as dispatch_router
+from dispatchwire.errors import DomainError
+from dispatchwire.health import router as health_router
+from dispatchwire.masters.views import router as masters_router
+from dispatchwire.orders.views import router as orders_router
+from dispatchwire.settings import Settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_context(settings) as ctx:
+            app.state.ctx = ctx
+            if settings.demo:
+                from dispatchwire.demo import ensure_demo_accounts
+
+                await ensure_demo_accounts(ctx)
+            expiry = asyncio.create_task(run_expiry_loop(ctx), name="expiry-loop")
+            log.info("dispatchwire %s ready (database %s, broker %s)", __version__,
+                     "sqlite" if ctx.db.is_sqlite else "postgresql", settings.broker_url)
+            try:
+                yield
+            finally:
+                expiry.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await expiry
+
+    app = FastAPI(title="dispatchwire", version=__version__, lifespan=lifespan,
+                  description="Real-time dispatch for field-service companies.")
+    app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
+    for router in (auth_router, masters_router, orders_router, dispatch_router, admin_router,
+                   health_router):
+        app.include_router(router)
+    return app
+
+
+async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)

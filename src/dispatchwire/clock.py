@@ -1,0 +1,14 @@
+"""Time in one place: timezone-aware UTC, formatted as the wire shows it."""
+
+from datetime import UTC, datetime
+
+__all__ = ["isoformat", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def isoformat(moment: datetime) -> str:
+    """`2025-12-23T10:45:00.000Z`, the seed's format."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,171 @@
+"""Engine, sessions and the unit of work that every write goes through.
+
+A write is `async with db.transaction() as uow:`. Events emitted on the unit of work are numbered
+and stored in the same transaction, just before it commits; after the commit they are handed to
+the publisher (the broker) and the after-commit callbacks run.
+
+SQLite allows one writer at a time. Rather than let transactions collide and fail with
+"database is locked", write transactions of this process queue on an asyncio lock and open with
+BEGIN IMMEDIATE, while reads proceed alongside them on their own connections (WAL mode).
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, event, text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["Base", "Database", "PendingEvent", "UTCDateTime", "UnitOfWork"]
+
+log = logging.getLogger(__name__)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database (SQLite keeps naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use clock.utcnow()")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    """An event for one user, emitted during a transaction and numbered at its commit."""
+
+    user_id: int
+    type: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as stored: `event_id` increases per user, without gaps."""
+
+    user_id: int
+    event_id: int
+    type: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+    def to_message(self) -> dict[str, Any]:
+        """The wire message: `{"type": ..., "eventId": ..., **payload}`."""
+        return {"type": self.type, "eventId": self.event_id, **self.payload}
+
+
+EventStore = Callable[[AsyncSession, list[PendingEvent]], Awaitable[list[StoredEvent]]]
+Publisher = Callable[[list[StoredEvent]], Awaitable[None]]
+
+
+@dataclass
+class UnitOfWork:
+    """One write transaction: its session, the events it emits, what runs after its commit."""
+
+    session: AsyncSession
+    events: list[PendingEvent] = field(default_factory=list)
+    callbacks: list[Callable[[], None]] = field(default_factory=list)
+
+    def emit(self, user_id: int, type_: str, payload: dict[str, Any]) -> None:
+        self.events.append(PendingEvent(user_id, type_, payload))
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self.callbacks.append(callback)
+
+
+class Database:
+    """The engine(s) and session factories for one database URL."""
+
+    def __init__(self, url: str, *, store_events: EventStore, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.engine = self._create_engine(url, echo=echo, immediate=False)
+        # SQLite writes get an engine of their own whose transactions begin IMMEDIATE.
+        self.write_engine = (
+            self._create_engine(url, echo=echo, immediate=True) if self.is_sqlite else self.engine
+        )
+        self._reads = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writes = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._store_events = store_events
+        self.publisher: Publisher | None = None
+
+    def _create_engine(self, url: str, *, echo: bool, immediate: bool) -> AsyncEngine:
+        if not self.is_sqlite:
+            return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20,
+                                       pool_pre_ping=True)
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        _configure_sqlite(engine, begin="BEGIN IMMEDIATE" if immediate else "BEGIN")
+        return engine
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session."""
+        async with self._reads() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[UnitOfWork]:
+        """A write transaction; its events are stored with it and published after it."""
+        async with (self._write_lock or contextlib.nullcontext(), self._writes() as session,
+                    session.begin()):
+            uow = UnitOfWork(session)
+            yield uow
+            stored = await self._store_events(session, uow.events) if uow.events else []
+        for callback in uow.callbacks:
+            callback()
+        if stored and self.publisher is not None:
+            await self.publisher(stored)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine, *, begin: str) -> None:
+    """WAL, foreign keys, a busy timeout, and explicit BEGINs (pysqlite's own are lazy)."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=30000",
+                       "synchronous=NORMAL"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)

@@ -1,0 +1,71 @@
+"""The expiry loop: offers run out at deadlines kept in the database.
+
+The loop sleeps until the nearest deadline (woken early when this process makes an offer), then
+claims every offer past its deadline with one conditional update. Several processes may run it
+on one PostgreSQL: each offer is claimed by exactly one of them, and a restart loses nothing
+because the deadlines were never held only in memory. The sleep is capped, so that offers made
+by other processes are found even when no wake-up reaches this one.
+"""
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from dispatchwire.clock import utcnow
+from dispatchwire.context import Context
+from dispatchwire.dispatch.models import Assignment
+from dispatchwire.dispatch.offers import redispatch, withdraw_offers
+
+__all__ = ["expire_due_offers", "run_expiry_loop", "seconds_until_next_deadline"]
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+# Wake a hair after the deadline, so that `expires_at <= now` holds when the claim runs.
+WAKE_MARGIN_S = 0.005
+
+
+async def expire_due_offers(ctx: Context, *, now: datetime | None = None) -> int:
+    """Expire every pending offer whose deadline has passed; move each order on. Returns count."""
+    total = 0
+    while True:
+        async with ctx.db.transaction() as uow:
+            moment = now or utcnow()
+            expired = await withdraw_offers(uow, where=Assignment.expires_at <= moment,
+                                            status="expired", now=moment, limit=BATCH)
+            await redispatch(ctx, uow, expired)
+        total += len(expired)
+        if len(expired) < BATCH:
+            return total
+
+
+async def seconds_until_next_deadline(ctx: Context) -> float:
+    async with ctx.db.session() as session:
+        nearest = await session.scalar(
+            select(func.min(Assignment.expires_at)).where(Assignment.status == "pending")
+        )
+    cap = ctx.settings.expiry_max_sleep_s
+    if nearest is None:
+        return cap
+    return min(cap, max(0.0, (nearest - utcnow()).total_seconds() + WAKE_MARGIN_S))
+
+
+async def run_expiry_loop(ctx: Context) -> None:
+    """Run until cancelled; errors are logged and retried, never fatal."""
+    wake = ctx.deadline_changed
+    while True:
+        try:
+            if count := await expire_due_offers(ctx):
+                log.info("expired %d offers", count)
+            wake.clear()  # before reading the deadline: an offer made after it sets it again
+            delay = await seconds_until_next_deadline(ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("expiry loop failed; retrying in 1 s")
+            delay = 1.0
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=delay)

@@ -1,0 +1,202 @@
+"""The dispatch core: making, withdrawing and re-making offers inside a unit of work.
+
+Every function here runs in the caller's transaction, so a change and the offers and events it
+causes commit together or not at all.
+"""
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, exists, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatchwire.clock import isoformat, utcnow
+from dispatchwire.context import Context
+from dispatchwire.db import UnitOfWork
+from dispatchwire.dispatch.models import Assignment
+from dispatchwire.dispatch.selection import rank_masters
+from dispatchwire.masters.models import Master
+from dispatchwire.metrics import OFFERS_MADE, OFFERS_RESOLVED
+from dispatchwire.orders.models import ACTIVE_JOB_STATUSES, Order
+
+__all__ = [
+    "dispatch_for_master",
+    "dispatch_order",
+    "lock_order",
+    "make_offer",
+    "notify_status",
+    "offer_payload",
+    "withdraw_offers",
+]
+
+log = logging.getLogger(__name__)
+
+REFUSED = ("rejected", "expired")  # a master who refused an order is not asked again
+
+
+def offer_payload(assignment: Assignment, order: Order) -> dict[str, object]:
+    """The `assignment` object of `new_assignment`: basic information only."""
+    return {
+        "id": assignment.id, "orderId": order.id, "applianceType": order.appliance_type,
+        "problem": order.problem, "address": order.address,
+        "expiresAt": isoformat(assignment.expires_at),
+        "createdAt": isoformat(assignment.created_at),
+    }
+
+
+async def lock_order(session: AsyncSession, order_id: int) -> Order | None:
+    """Load an order and lock its row until the transaction ends (PostgreSQL)."""
+    return await session.scalar(
+        select(Order).where(Order.id == order_id)
+        .with_for_update(of=Order).execution_options(populate_existing=True)
+    )
+
+
+async def make_offer(ctx: Context, uow: UnitOfWork, *, order: Order, master: Master,
+                     now: datetime | None = None) -> Assignment | None:
+    """Offer `order` to `master`; None if a concurrent transaction gave either an offer first."""
+    now = now or utcnow()
+    expires_at = now + timedelta(seconds=ctx.settings.assignment_timeout_s)
+    offer = Assignment(order_id=order.id, master_id=master.id, status="pending",
+                       created_at=now, expires_at=expires_at)
+    try:
+        async with uow.session.begin_nested():
+            uow.session.add(offer)
+            await uow.session.flush()
+    except IntegrityError:  # the partial unique indexes: one pending offer per master and order
+        return None
+    uow.emit(master.user_id, "new_assignment", {"assignment": offer_payload(offer, order)})
+    uow.after_commit(ctx.deadline_changed.set)
+    uow.after_commit(OFFERS_MADE.inc)
+    log.info("offer %s: order %s to master %s until %s", offer.id, order.id, master.id,
+             isoformat(expires_at))
+    return offer
+
+
+async def withdraw_offers(uow: UnitOfWork, *, where: ColumnElement[bool], status: str,
+                          now: datetime | None = None, limit: int | None = None
+                          ) -> list[tuple[int, int, int]]:
+    """Move matching pending offers to `status` in one conditional update; tell their masters.
+
+    Returns `(assignment_id, order_id, master_id)` of each offer this call moved. Concurrent
+    callers on other processes never move the same offer twice: the update re-checks `pending`
+    on each row it locks.
+    """
+    now = now or utcnow()
+    chosen = select(Assignment.id).where(Assignment.status == "pending", where)
+    if limit is not None:
+        chosen = chosen.order_by(Assignment.expires_at).limit(limit)
+    rows = (await uow.session.execute(
+        update(Assignment)
+        .where(Assignment.id.in_(chosen.scalar_subquery()), Assignment.status == "pending")
+        .values(status=status, resolved_at=now)
+        .returning(Assignment.id, Assignment.order_id, Assignment.master_id)
+        .execution_options(synchronize_session=False)
+    )).all()
+    users = await _user_ids(uow.session, [row[2] for row in rows])
+    if rows:
+        uow.after_commit(lambda: OFFERS_RESOLVED.labels(status).inc(len(rows)))
+    for assignment_id, order_id, master_id in rows:
+        uow.emit(users[master_id], "assignment_expired", {"assignmentId": assignment_id})
+        log.info("offer %s of order %s to master %s: %s", assignment_id, order_id, master_id,
+                 status)
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+async def dispatch_order(ctx: Context, uow: UnitOfWork, *, order_id: int) -> Assignment | None:
+    """Offer a waiting order to the best eligible master, or leave it waiting."""
+    order = await lock_order(uow.session, order_id)
+    if order is None or order.status != "new" or await _has_pending_offer(uow.session, order.id):
+        return None
+    live = ctx.presence.live_master_ids()
+    candidates = rank_masters(await _eligible_masters(uow.session, order), lat=order.lat,
+                              lon=order.lon, live=live)
+    for master in candidates:
+        if (offer := await make_offer(ctx, uow, order=order, master=master)) is not None:
+            return offer
+    log.info("order %s waits: no eligible master for %s", order.id, order.appliance_type)
+    return None
+
+
+async def dispatch_for_master(ctx: Context, uow: UnitOfWork, *, master_id: int
+                              ) -> Assignment | None:
+    """Offer the oldest waiting order this master may take, if the master is free."""
+    session = uow.session
+    master = await session.get(Master, master_id, populate_existing=True)
+    if master is None or not master.on_shift or not await _is_free(session, master.id):
+        return None
+    for order_id in await _waiting_orders_for(session, master):
+        order = await lock_order(session, order_id)
+        if order is None or order.status != "new" or await _has_pending_offer(session, order_id):
+            continue  # taken meanwhile by a concurrent dispatcher
+        if (offer := await make_offer(ctx, uow, order=order, master=master)) is not None:
+            return offer
+    return None
+
+
+async def redispatch(ctx: Context, uow: UnitOfWork, moved: Sequence[tuple[int, int, int]]
+                     ) -> None:
+    """After offers were refused or withdrawn: the orders move on, the masters get new work."""
+    for _, order_id, _ in moved:
+        await dispatch_order(ctx, uow, order_id=order_id)
+    for master_id in dict.fromkeys(row[2] for row in moved):
+        await dispatch_for_master(ctx, uow, master_id=master_id)
+
+
+def notify_status(uow: UnitOfWork, order: Order) -> None:
+    """`order_status_update` to the order's client and its master, if it has one."""
+    payload = {"orderId": order.id, "status": order.status}
+    uow.emit(order.client_id, "order_status_update", payload)
+    if order.master is not None:
+        uow.emit(order.master.user_id, "order_status_update", payload)
+
+
+def _free_clause() -> ColumnElement[bool]:
+    """Holds no pending offer and no job in `assigned` or `in_progress`."""
+    holding = exists().where(Assignment.master_id == Master.id, Assignment.status == "pending")
+    working = exists().where(Order.master_id == Master.id, Order.status.in_(ACTIVE_JOB_STATUSES))
+    return ~holding & ~working
+
+
+async def _is_free(session: AsyncSession, master_id: int) -> bool:
+    return bool(await session.scalar(
+        select(Master.id).where(Master.id == master_id, _free_clause())
+    ))
+
+
+async def _eligible_masters(session: AsyncSession, order: Order) -> list[Master]:
+    refused = exists().where(Assignment.master_id == Master.id,
+                             Assignment.order_id == order.id, Assignment.status.in_(REFUSED))
+    masters = await session.scalars(
+        select(Master).where(Master.on_shift, _free_clause(), ~refused)
+    )
+    return [m for m in masters if m.takes(order.appliance_type)]
+
+
+async def _waiting_orders_for(session: AsyncSession, master: Master, limit: int = 20
+                              ) -> list[int]:
+    pending = exists().where(Assignment.order_id == Order.id, Assignment.status == "pending")
+    refused = exists().where(Assignment.order_id == Order.id,
+                             Assignment.master_id == master.id, Assignment.status.in_(REFUSED))
+    query = select(Order.id).where(Order.status == "new", ~pending, ~refused)
+    if master.specializations:
+        query = query.where(Order.appliance_type.in_(master.specializations))
+    return list(await session.scalars(query.order_by(Order.created_at, Order.id).limit(limit)))
+
+
+async def _has_pending_offer(session: AsyncSession, order_id: int) -> bool:
+    return bool(await session.scalar(
+        select(Assignment.id).where(Assignment.order_id == order_id,
+                                    Assignment.status == "pending")
+    ))
+
+
+async def _user_ids(session: AsyncSession, master_ids: list[int]) -> dict[int, int]:
+    if not master_ids:
+        return {}
+    rows = await session.execute(
+        select(Master.id, Master.user_id).where(Master.id.in_(set(master_ids)))
+    )
+    return dict(rows.tuples().all())

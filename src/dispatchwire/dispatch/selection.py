@@ -1,0 +1,32 @@
+"""Who gets an offer first: pure ranking, no I/O."""
+
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from dispatchwire.masters.models import Master
+
+__all__ = ["distance_km", "rank_masters"]
+
+EARTH_RADIUS_KM = 6371.0
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine)."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi, dlmb = phi2 - phi1, math.radians(lon2 - lon1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
+
+
+def rank_masters(masters: Iterable[Master], *, lat: float | None, lon: float | None,
+                 live: set[int]) -> list[Master]:
+    """Best first: a live subscribed socket, then nearest (both located), then idle longest."""
+
+    def key(master: Master) -> tuple[bool, float, datetime, int]:
+        located = None not in (lat, lon, master.lat, master.lon)
+        distance = distance_km(lat, lon, master.lat, master.lon) if located else math.inf  # type: ignore[arg-type]
+        return (master.id not in live, distance, master.idle_since or _NEVER, master.id)
+
+    return sorted(masters, key=key)

@@ -1,0 +1,62 @@
+"""The exception tree of dispatchwire.
+
+    DispatchwireError            base of every error the project raises on purpose
+    ├── ConfigurationError       settings that cannot work; the server refuses to start
+    └── DomainError              a request the domain rules refuse (mapped to an HTTP status)
+        ├── InvalidInput         422: the input breaks a rule a schema cannot express
+        ├── Unauthorized         401: no valid credentials
+        ├── Forbidden            403: the caller's role may not do this
+        ├── NotFound             404: absent, or not the caller's to see
+        └── Conflict             409: the current state forbids the move
+
+Messages name what was wrong and what was expected, and never echo secrets or tokens.
+"""
+
+__all__ = [
+    "ConfigurationError",
+    "Conflict",
+    "DispatchwireError",
+    "DomainError",
+    "Forbidden",
+    "InvalidInput",
+    "NotFound",
+    "Unauthorized",
+]
+
+
+class DispatchwireError(Exception):
+    """Base of every error raised on purpose by dispatchwire."""
+
+
+class ConfigurationError(DispatchwireError):
+    """Settings that cannot work."""
+
+
+class DomainError(DispatchwireError):
+    """A request refused by the domain rules; `status` is its HTTP status."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(DomainError):
+    status = 422
+
+
+class Unauthorized(DomainError):
+    status = 401
+
+
+class Forbidden(DomainError):
+    status = 403
+
+
+class NotFound(DomainError):
+    status = 404
+
+
+class Conflict(DomainError):
+    status = 409

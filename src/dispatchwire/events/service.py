@@ -1,0 +1,62 @@
+"""The per-user event log: numbering at commit, and reading back for replay."""
+
+from collections import defaultdict
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatchwire.auth.models import User
+from dispatchwire.clock import utcnow
+from dispatchwire.db import PendingEvent, StoredEvent
+from dispatchwire.events.models import Event
+
+__all__ = ["list_events", "store_events"]
+
+
+async def store_events(session: AsyncSession, pending: list[PendingEvent]) -> list[StoredEvent]:
+    """Number `pending` per user and insert them, in the caller's transaction.
+
+    Bumping `users.last_event_id` locks the user's row until the transaction ends, so a second
+    transaction for the same user waits and takes the next number only after the first commits:
+    ids are handed out in commit order and a rolled-back transaction gives its numbers back.
+    A plain auto-increment would let id 8 commit before id 7, and a reader between the two
+    commits would skip 7 for ever. Users are locked in id order, so two transactions that touch
+    the same users cannot deadlock here.
+    """
+    by_user: dict[int, list[PendingEvent]] = defaultdict(list)
+    for item in pending:
+        by_user[item.user_id].append(item)
+    now = utcnow()
+    stored: list[StoredEvent] = []
+    for user_id in sorted(by_user):
+        items = by_user[user_id]
+        last = await _reserve_ids(session, user_id, len(items))
+        first = last - len(items) + 1
+        stored += [StoredEvent(user_id, first + i, item.type, item.payload, now)
+                   for i, item in enumerate(items)]
+    session.add_all(Event(user_id=e.user_id, event_id=e.event_id, type=e.type,
+                          payload=e.payload, created_at=e.created_at) for e in stored)
+    await session.flush()
+    return stored
+
+
+async def _reserve_ids(session: AsyncSession, user_id: int, count: int) -> int:
+    result = await session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(last_event_id=User.last_event_id + count)
+        .returning(User.last_event_id)
+    )
+    return result.scalar_one()
+
+
+async def list_events(session: AsyncSession, *, user_id: int, after: int = 0,
+                      limit: int = 1000) -> list[StoredEvent]:
+    """The user's stored events with an id above `after`, oldest first."""
+    rows = await session.scalars(
+        select(Event)
+        .where(Event.user_id == user_id, Event.event_id > after)
+        .order_by(Event.event_id)
+        .limit(limit)
+    )
+    return [StoredEvent(e.user_id, e.event_id, e.type, e.payload, e.created_at) for e in rows]

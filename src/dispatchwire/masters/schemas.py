@@ -1,0 +1,30 @@
+from datetime import datetime
+
+from pydantic import Field
+
+from dispatchwire.auth.schemas import ApplianceType
+from dispatchwire.schemas import CamelModel
+
+
+class MasterOut(CamelModel):
+    id: int
+    user_id: int
+    name: str
+    email: str
+    phone: str | None
+    specializations: list[str]
+    on_shift: bool
+    lat: float | None
+    lon: float | None
+    idle_since: datetime | None
+
+
+class MasterPatch(CamelModel):
+    specializations: list[ApplianceType] | None = Field(None, max_length=50,
+                                                        description="empty takes any type")
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+
+
+class ShiftOut(CamelModel):
+    on_shift: bool

@@ -1,0 +1,28 @@
+from fastapi import APIRouter
+
+from dispatchwire.deps import ContextDep, CurrentActor
+from dispatchwire.masters import service
+from dispatchwire.masters.schemas import MasterOut, MasterPatch, ShiftOut
+
+router = APIRouter(prefix="/api/masters/me", tags=["masters"])
+
+
+@router.get("")
+async def get_profile(ctx: ContextDep, actor: CurrentActor) -> MasterOut:
+    return await service.get_profile(ctx, actor=actor)
+
+
+@router.patch("")
+async def update_profile(ctx: ContextDep, actor: CurrentActor, data: MasterPatch) -> MasterOut:
+    return await service.update_profile(ctx, actor=actor, data=data)
+
+
+@router.post("/shift/start")
+async def start_shift(ctx: ContextDep, actor: CurrentActor) -> ShiftOut:
+    return await service.start_shift(ctx, actor=actor)
+
+
+@router.post("/shift/end")
+async def end_shift(ctx: ContextDep, actor: CurrentActor) -> ShiftOut:
+    """End the shift; pending offers are withdrawn and move on to other masters."""
+    return await service.end_shift(ctx, actor=actor)

@@ -1,0 +1,45 @@
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from dispatchwire.auth.schemas import ApplianceType
+from dispatchwire.schemas import CamelModel
+
+OrderStatus = Literal["new", "assigned", "in_progress", "completed", "cancelled"]
+
+
+class OrderIn(CamelModel):
+    appliance_type: ApplianceType
+    problem: str = Field(min_length=1, max_length=2000)
+    address: str = Field(min_length=1, max_length=500)
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+
+
+class StatusIn(CamelModel):
+    status: OrderStatus
+
+
+class Contact(CamelModel):
+    id: int
+    name: str
+    phone: str | None
+
+
+class OrderOut(CamelModel):
+    """An order as its client, its accepted master and admins see it."""
+
+    id: int
+    status: str
+    appliance_type: str
+    problem: str
+    address: str
+    lat: float | None
+    lon: float | None
+    client_id: int
+    master_id: int | None
+    client: Contact
+    master: Contact | None = Field(None, description="who is coming, once a master accepts")
+    created_at: datetime
+    updated_at: datetime

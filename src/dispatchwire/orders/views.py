@@ -1,0 +1,37 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from dispatchwire.deps import ContextDep, CurrentActor
+from dispatchwire.orders import service
+from dispatchwire.orders.schemas import OrderIn, OrderOut, OrderStatus, StatusIn
+
+router = APIRouter(prefix="/api/orders", tags=["orders"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_order(ctx: ContextDep, actor: CurrentActor, data: OrderIn) -> OrderOut:
+    """Place an order (clients and admins); dispatch starts at once."""
+    return await service.create_order(ctx, actor=actor, data=data)
+
+
+@router.get("")
+async def list_orders(ctx: ContextDep, actor: CurrentActor,
+                      status: OrderStatus | None = None,
+                      limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                      offset: Annotated[int, Query(ge=0)] = 0) -> list[OrderOut]:
+    """The caller's orders, newest first: own (client), accepted jobs (master), all (admin)."""
+    return await service.list_orders(ctx, actor=actor, status=status, limit=limit,
+                                     offset=offset)
+
+
+@router.get("/{order_id}")
+async def get_order(ctx: ContextDep, actor: CurrentActor, order_id: int) -> OrderOut:
+    return await service.get_order(ctx, actor=actor, order_id=order_id)
+
+
+@router.post("/{order_id}/status")
+async def change_status(ctx: ContextDep, actor: CurrentActor, order_id: int,
+                        data: StatusIn) -> OrderOut:
+    """Cancel (client, admin), or move a job on (its master, admin); 409 if not allowed now."""
+    return await service.change_status(ctx, actor=actor, order_id=order_id, status=data.status)

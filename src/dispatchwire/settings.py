@@ -1,0 +1,109 @@
+"""The one Settings class: every DISPATCHWIRE_* variable, with its default."""
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from dispatchwire.errors import ConfigurationError
+
+__all__ = ["Settings"]
+
+MIN_SECRET_LENGTH = 32
+PLACEHOLDER_SECRETS = {"changethis", "secret", "changeme", "your-secret-key"}
+
+
+class Settings(BaseSettings):
+    """Configuration read from DISPATCHWIRE_* environment variables (or given directly)."""
+
+    model_config = SettingsConfigDict(env_prefix="DISPATCHWIRE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(3000, ge=0, le=65535)
+    database_url: str = "sqlite+aiosqlite:///./dispatchwire.db"
+    broker_url: str = "memory://"
+    jwt_secret: SecretStr | None = None
+    jwt_ttl_s: int = Field(12 * 3600, gt=0)
+    assignment_timeout_s: float = Field(300.0, gt=0)
+    subscription_stale_s: float = Field(300.0, gt=0)
+    # A safety net for offers made by other processes; the loop is woken early in-process.
+    expiry_max_sleep_s: float = Field(30.0, gt=0)
+    log_level: str = "info"
+    demo: bool = False
+    # Argon2 cost; lowered only by the test-suite, whose thousands of hashes would otherwise
+    # dominate its run time.
+    argon2_time_cost: int = Field(3, ge=1)
+    argon2_memory_kib: int = Field(65536, ge=8)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        """Accept plain `sqlite://` and `postgresql://` URLs and pick the async driver."""
+        url = make_url(value)
+        drivers = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg",
+                   "postgres": "postgresql+asyncpg"}
+        if url.drivername in drivers:
+            url = url.set(drivername=drivers[url.drivername])
+        if url.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+            raise ValueError(
+                f"unsupported database URL scheme {url.drivername!r}: "
+                "expected sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return url.render_as_string(hide_password=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None for PostgreSQL and in-memory SQLite."""
+        database = make_url(self.database_url).database
+        if not self.is_sqlite or not database or database == ":memory:":
+            return None
+        return Path(database).resolve()
+
+    def resolve_jwt_secret(self) -> str:
+        """The JWT signing secret: given, or kept beside the SQLite file; never a default."""
+        if self.jwt_secret is not None:
+            return _checked_secret(self.jwt_secret.get_secret_value())
+        if not self.is_sqlite:
+            raise ConfigurationError(
+                "DISPATCHWIRE_JWT_SECRET must be set when the database is PostgreSQL "
+                "(every process must sign tokens with the same secret); "
+                "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        path = self.sqlite_path
+        if path is None:  # an in-memory database lives for one process, and so does its secret
+            return secrets.token_urlsafe(48)
+        return _secret_file(path.with_name(path.name + ".jwt-secret"))
+
+
+def _checked_secret(secret: str) -> str:
+    if secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigurationError(
+            f"DISPATCHWIRE_JWT_SECRET is too weak: use at least {MIN_SECRET_LENGTH} random "
+            "characters, not a placeholder"
+        )
+    return secret
+
+
+def _private_opener(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
+
+
+def _secret_file(path: Path) -> str:
+    """Read the secret kept in `path`, creating it (mode 0600) on first use."""
+    if path.exists():
+        return _checked_secret(path.read_text().strip())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    try:
+        with open(path, "x", opener=_private_opener) as f:
+            f.write(secret + "\n")
+    except FileExistsError:  # another process created it first: use theirs
+        return _checked_secret(path.read_text().strip())
+    return secret

@@ -6,7 +6,9 @@ __all__ = ["isoformat", "utcnow"]
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, to the millisecond: the precision the wire shows, so stored and sent times agree."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def isoformat(moment: datetime) -> str:

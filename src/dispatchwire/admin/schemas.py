@@ -1,6 +1,5 @@
-from datetime import datetime
 
-from dispatchwire.schemas import CamelModel
+from dispatchwire.schemas import CamelModel, Timestamp
 
 
 class SubscriptionOut(CamelModel):
@@ -8,7 +7,7 @@ class SubscriptionOut(CamelModel):
     master_id: int
     subscribed: bool
     on_shift: bool
-    last_ping: datetime
+    last_ping: Timestamp
     is_active: bool
 
 

@@ -1,10 +1,9 @@
 import re
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, EmailStr, Field
 
-from dispatchwire.schemas import CamelModel
+from dispatchwire.schemas import CamelModel, Timestamp
 
 APPLIANCE_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,49}$"
 ApplianceType = Annotated[str, Field(pattern=APPLIANCE_TYPE_PATTERN,
@@ -44,7 +43,7 @@ class UserOut(CamelModel):
     phone: str | None
     role: str
     master_id: int | None = None
-    created_at: datetime
+    created_at: Timestamp
 
 
 class TokenOut(CamelModel):

@@ -199,4 +199,4 @@ async def _user_ids(session: AsyncSession, master_ids: list[int]) -> dict[int, i
     rows = await session.execute(
         select(Master.id, Master.user_id).where(Master.id.in_(set(master_ids)))
     )
-    return dict(rows.tuples().all())
+    return {master_id: user_id for master_id, user_id in rows}

@@ -1,7 +1,6 @@
-from datetime import datetime
 
 from dispatchwire.orders.schemas import OrderOut
-from dispatchwire.schemas import CamelModel
+from dispatchwire.schemas import CamelModel, Timestamp
 
 
 class OfferOut(CamelModel):
@@ -12,8 +11,8 @@ class OfferOut(CamelModel):
     appliance_type: str
     problem: str
     address: str
-    expires_at: datetime
-    created_at: datetime
+    expires_at: Timestamp
+    created_at: Timestamp
 
 
 class AssignmentOut(OfferOut):
@@ -21,7 +20,7 @@ class AssignmentOut(OfferOut):
 
     master_id: int
     status: str
-    resolved_at: datetime | None = None
+    resolved_at: Timestamp | None = None
 
 
 class AcceptOut(CamelModel):

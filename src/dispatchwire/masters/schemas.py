@@ -1,9 +1,8 @@
-from datetime import datetime
 
 from pydantic import Field
 
 from dispatchwire.auth.schemas import ApplianceType
-from dispatchwire.schemas import CamelModel
+from dispatchwire.schemas import CamelModel, Timestamp
 
 
 class MasterOut(CamelModel):
@@ -16,7 +15,7 @@ class MasterOut(CamelModel):
     on_shift: bool
     lat: float | None
     lon: float | None
-    idle_since: datetime | None
+    idle_since: Timestamp | None
 
 
 class MasterPatch(CamelModel):

@@ -1,10 +1,9 @@
-from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
 
 from dispatchwire.auth.schemas import ApplianceType
-from dispatchwire.schemas import CamelModel
+from dispatchwire.schemas import CamelModel, Timestamp
 
 OrderStatus = Literal["new", "assigned", "in_progress", "completed", "cancelled"]
 
@@ -41,5 +40,5 @@ class OrderOut(CamelModel):
     master_id: int | None
     client: Contact
     master: Contact | None = Field(None, description="who is coming, once a master accepts")
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp

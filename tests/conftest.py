@@ -3,8 +3,8 @@
 import asyncio
 import contextlib
 import itertools
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,12 +151,12 @@ async def api(database_url: str, settings_overrides: dict[str, Any]) -> AsyncIte
         yield running
 
 
-async def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.02) -> Any:
+async def wait_for(predicate: Any, within: float = 5.0, interval: float = 0.02) -> Any:
     """Poll an async predicate until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         if result := await predicate():
             return result
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(interval)

@@ -1,0 +1,60 @@
+"""Short-cuts shared by the dispatch tests: reading stored events and offers directly."""
+
+from typing import Any
+
+from dispatchwire.dispatch.models import Assignment
+from dispatchwire.events.service import list_events
+from tests.conftest import Api, Person
+
+
+async def events_of(api: Api, who: Person, after: int = 0) -> list[dict[str, Any]]:
+    async with api.ctx.db.session() as session:
+        stored = await list_events(session, user_id=who.id, after=after)
+    return [e.to_message() for e in stored]
+
+
+async def expired_notices(api: Api, who: Person) -> list[int]:
+    """The assignment ids of every `assignment_expired` event stored for `who`."""
+    return [e["assignmentId"] for e in await events_of(api, who)
+            if e["type"] == "assignment_expired"]
+
+
+async def offer_status(api: Api, assignment_id: int) -> str:
+    async with api.ctx.db.session() as session:
+        assignment = await session.get(Assignment, assignment_id)
+        assert assignment is not None
+        return assignment.status
+
+
+async def offers_of_order(api: Api, order_id: int) -> list[tuple[int, str]]:
+    """`(master_id, status)` of every offer ever made for the order, oldest first."""
+    from sqlalchemy import select
+
+    async with api.ctx.db.session() as session:
+        rows = await session.execute(
+            select(Assignment.master_id, Assignment.status)
+            .where(Assignment.order_id == order_id).order_by(Assignment.id)
+        )
+        return [(master_id, status) for master_id, status in rows]
+
+
+async def order_ids(api: Api, master: Person) -> list[int]:
+    """The orders of the master's pending offers."""
+    return [offer["orderId"] for offer in await api.pending(master)]
+
+
+async def status_of(api: Api, order: dict[str, Any], client: Person) -> str:
+    return (await api.call("GET", f"/api/orders/{order['id']}", client))["status"]
+
+
+async def reject(api: Api, master: Person, offer: dict[str, Any]) -> dict[str, Any]:
+    return await api.call("POST", f"/api/assignments/{offer['id']}/reject", master)
+
+
+async def accept(api: Api, master: Person, offer: dict[str, Any]) -> dict[str, Any]:
+    return await api.call("POST", f"/api/assignments/{offer['id']}/accept", master)
+
+
+async def move(api: Api, who: Person, order: dict[str, Any], status: str) -> dict[str, Any]:
+    return await api.call("POST", f"/api/orders/{order['id']}/status", who,
+                          json={"status": status})

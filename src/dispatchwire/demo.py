@@ -37,8 +37,8 @@ async def ensure_demo_accounts(ctx: Context) -> None:
     for account in DEMO_ACCOUNTS:
         if account["email"] not in existing:
             await create_user(ctx, **account)  # type: ignore[arg-type]
-    lines = [f"  {a['role']:<7} {a['email']:<22} {a['password']:<15}"
-             + (f" {', '.join(a['specializations'])}" if "specializations" in a else "")
+    lines = [f"  {a['role']:<7} {a['email']:<22} {a['password']:<15} "
+             + ", ".join(a.get("specializations", []))  # type: ignore[arg-type]
              for a in DEMO_ACCOUNTS]
     print("Demo accounts (role, email, password, specializations):\n" + "\n".join(lines),
           flush=True)

@@ -22,21 +22,21 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DISPATCHWIRE_", extra="ignore")
 
     host: str = "127.0.0.1"
-    port: int = Field(3000, ge=0, le=65535)
+    port: int = Field(default=3000, ge=0, le=65535)
     database_url: str = "sqlite+aiosqlite:///./dispatchwire.db"
     broker_url: str = "memory://"
     jwt_secret: SecretStr | None = None
-    jwt_ttl_s: int = Field(12 * 3600, gt=0)
-    assignment_timeout_s: float = Field(300.0, gt=0)
-    subscription_stale_s: float = Field(300.0, gt=0)
+    jwt_ttl_s: int = Field(default=12 * 3600, gt=0)
+    assignment_timeout_s: float = Field(default=300.0, gt=0)
+    subscription_stale_s: float = Field(default=300.0, gt=0)
     # A safety net for offers made by other processes; the loop is woken early in-process.
-    expiry_max_sleep_s: float = Field(30.0, gt=0)
+    expiry_max_sleep_s: float = Field(default=30.0, gt=0)
     log_level: str = "info"
     demo: bool = False
     # Argon2 cost; lowered only by the test-suite, whose thousands of hashes would otherwise
     # dominate its run time.
-    argon2_time_cost: int = Field(3, ge=1)
-    argon2_memory_kib: int = Field(65536, ge=8)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
 
     @field_validator("database_url")
     @classmethod

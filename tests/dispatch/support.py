@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from sqlalchemy import select
+
 from dispatchwire.dispatch.models import Assignment
 from dispatchwire.events.service import list_events
 from tests.conftest import Api, Person
@@ -28,8 +30,6 @@ async def offer_status(api: Api, assignment_id: int) -> str:
 
 async def offers_of_order(api: Api, order_id: int) -> list[tuple[int, str]]:
     """`(master_id, status)` of every offer ever made for the order, oldest first."""
-    from sqlalchemy import select
-
     async with api.ctx.db.session() as session:
         rows = await session.execute(
             select(Assignment.master_id, Assignment.status)

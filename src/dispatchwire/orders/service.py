@@ -53,7 +53,7 @@ def order_out(order: Order) -> OrderOut:
     )
 
 
-def visible_to(actor: Actor) -> Select[tuple[Order]]:
+def visible_to(actor: Actor) -> Select[Order]:
     """Orders the actor may see: its own (client), its accepted jobs (master), all (admin)."""
     query = select(Order)
     if actor.role == "client":

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from dispatchwire import __version__
@@ -49,10 +50,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="dispatchwire", version=__version__, lifespan=lifespan,
                   description="Real-time dispatch for field-service companies.")
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     for router in (auth_router, masters_router, orders_router, dispatch_router, admin_router,
                    health_router):
         app.include_router(router)
     return app
+
+
+async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 naming each bad field; the input itself is never echoed (it may hold a password)."""
+    detail = [{"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+              for error in exc.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:

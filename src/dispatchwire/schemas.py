@@ -3,12 +3,17 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 from pydantic.alias_generators import to_camel
 
 from dispatchwire.clock import isoformat
 
-__all__ = ["CamelModel", "Timestamp"]
+__all__ = ["CamelModel", "Id", "IdPath", "Timestamp"]
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 # `2025-12-23T10:45:00.000Z`, as the seed and the WebSocket events write times.
 Timestamp = Annotated[datetime, PlainSerializer(isoformat, return_type=str, when_used="json")]
@@ -17,3 +22,12 @@ Timestamp = Annotated[datetime, PlainSerializer(isoformat, return_type=str, when
 class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True,
                               from_attributes=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        """PostgreSQL cannot store U+0000 in text; refuse it on every database alike."""
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            raise ValueError("text must not contain the NUL character (U+0000)")
+        return value

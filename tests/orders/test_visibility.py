@@ -24,7 +24,7 @@ async def accepted_job(api: Api) -> tuple[Person, Person, dict[str, Any]]:
     """A master who has accepted an order of a client: (master, client, order)."""
     master = await api.master()
     client = await contact_client(api)
-    order = await api.order(client)
+    await api.order(client)
     [offer] = await api.pending(master)
     accepted = await api.call("POST", f"/api/assignments/{offer['id']}/accept", master)
     return master, client, accepted["order"]

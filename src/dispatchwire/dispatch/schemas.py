@@ -1,6 +1,6 @@
 
 from dispatchwire.orders.schemas import OrderOut
-from dispatchwire.schemas import CamelModel, Timestamp
+from dispatchwire.schemas import CamelModel, Id, Timestamp
 
 
 class OfferOut(CamelModel):
@@ -33,5 +33,5 @@ class RejectOut(CamelModel):
 
 
 class ManualOfferIn(CamelModel):
-    order_id: int
-    master_id: int
+    order_id: Id
+    master_id: Id

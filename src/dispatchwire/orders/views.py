@@ -5,6 +5,7 @@ from fastapi import APIRouter, Query, status
 from dispatchwire.deps import ContextDep, CurrentActor
 from dispatchwire.orders import service
 from dispatchwire.orders.schemas import OrderIn, OrderOut, OrderStatus, StatusIn
+from dispatchwire.schemas import IdPath
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
@@ -26,12 +27,12 @@ async def list_orders(ctx: ContextDep, actor: CurrentActor,
 
 
 @router.get("/{order_id}")
-async def get_order(ctx: ContextDep, actor: CurrentActor, order_id: int) -> OrderOut:
+async def get_order(ctx: ContextDep, actor: CurrentActor, order_id: IdPath) -> OrderOut:
     return await service.get_order(ctx, actor=actor, order_id=order_id)
 
 
 @router.post("/{order_id}/status")
-async def change_status(ctx: ContextDep, actor: CurrentActor, order_id: int,
+async def change_status(ctx: ContextDep, actor: CurrentActor, order_id: IdPath,
                         data: StatusIn) -> OrderOut:
     """Cancel (client, admin), or move a job on (its master, admin); 409 if not allowed now."""
     return await service.change_status(ctx, actor=actor, order_id=order_id, status=data.status)

@@ -92,12 +92,17 @@ class UnitOfWork:
     session: AsyncSession
     events: list[PendingEvent] = field(default_factory=list)
     callbacks: list[Callable[[], None]] = field(default_factory=list)
+    follow_ups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def emit(self, user_id: int, type_: str, payload: dict[str, Any]) -> None:
         self.events.append(PendingEvent(user_id, type_, payload))
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self.callbacks.append(callback)
+
+    def follow_up(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Await `work` after the commit (it opens its own transaction); failures are logged."""
+        self.follow_ups.append(work)
 
 
 class Database:
@@ -143,6 +148,11 @@ class Database:
             callback()
         if stored and self.publisher is not None:
             await self.publisher(stored)
+        for work in uow.follow_ups:
+            try:
+                await work()
+            except Exception:  # the caller's transaction did commit: report, do not undo
+                log.exception("follow-up of a committed transaction failed")
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -2,12 +2,15 @@
 
 import asyncio
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from dispatchwire.clock import utcnow
 from dispatchwire.dispatch.models import Assignment
 from dispatchwire.events.service import list_events
+from dispatchwire.masters.models import Master
 from dispatchwire.orders.models import Order
 from tests.conftest import Api, Person, make_settings, running_app, wait_for
 
@@ -99,11 +102,16 @@ async def test_shifts_started_while_orders_are_placed_leave_no_master_idle(api: 
     rows = await assignments(api)
     assert_one_pending_per_master_and_order(rows)
     assert max(Counter(a.master_id for a in rows).values()) == 1
-    # Eight free masters who take anything and eight waiting orders: every order has an offer.
+    # Eight masters who take anything and eight orders: once the dust settles, no order may
+    # wait in `new` while an on-shift master sits idle (no offer, no job).
     async with api.ctx.db.session() as session:
-        waiting = list(await session.scalars(select(Order.id).where(Order.status == "new")))
+        waiting = set(await session.scalars(select(Order.id).where(Order.status == "new")))
+        on_shift = set(await session.scalars(select(Master.id).where(Master.on_shift)))
+    assert on_shift == {m.master_id for m in masters}
+    busy = {a.master_id for a in rows if a.status == "pending"}
     offered = {a.order_id for a in rows if a.status == "pending"}
-    assert set(waiting) == offered, f"orders waiting with free masters: {set(waiting) - offered}"
+    assert (waiting - offered, on_shift - busy) == (set(), set()), \
+        "orders left waiting while on-shift masters are idle"
     assert len(offered) == 8
 
 
@@ -133,22 +141,27 @@ async def test_an_expired_offer_cannot_be_accepted(database_url: str) -> None:
         assert await events_of(api, client) == []
 
 
-async def test_an_offer_past_its_deadline_cannot_be_accepted_before_the_loop_runs(
+async def test_an_offer_past_its_deadline_is_refused_before_the_loop_claims_it(
         database_url: str) -> None:
-    # The loop's sleep is capped at 60 s and it is woken only by offers made here; answering
-    # must check the deadline itself rather than trust that the loop has already run.
-    settings = make_settings(database_url, assignment_timeout_s=0.4)
+    # Answering must check the deadline itself, not trust that the expiry loop has run: the
+    # deadline is moved into the past behind the loop's back (it sleeps up to 60 s).
+    settings = make_settings(database_url, expiry_max_sleep_s=60)
     async with running_app(settings) as api:
         master = await api.master()
         client = await api.register("client")
         await api.order(client)
         [offer] = await api.pending(master)
-        api.ctx.deadline_changed.clear()
-        await asyncio.sleep(0.45)
-        status = (await assignment(api, offer["id"])).status
-        await api.call("POST", f"/api/assignments/{offer['id']}/accept", master, expect=409)
+        async with api.ctx.db.transaction() as uow:
+            await uow.session.execute(
+                update(Assignment).where(Assignment.id == offer["id"])
+                .values(expires_at=utcnow() - timedelta(seconds=1)))
+
+        refused = await api.call("POST", f"/api/assignments/{offer['id']}/accept", master,
+                                 expect=409)
+        assert "expired" in refused["detail"]
         await api.call("POST", f"/api/assignments/{offer['id']}/reject", master, expect=409)
-        assert status in ("pending", "expired")
+        assert await api.pending(master) == []
+        assert (await assignment(api, offer["id"])).status == "pending"  # not claimed yet
 
 
 async def test_a_withdrawn_offer_cannot_be_accepted(api: Api) -> None:

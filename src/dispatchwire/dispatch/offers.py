@@ -105,7 +105,8 @@ async def withdraw_offers(uow: UnitOfWork, *, where: ColumnElement[bool], status
     return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
-async def dispatch_order(ctx: Context, uow: UnitOfWork, *, order_id: int) -> Assignment | None:
+async def dispatch_order(ctx: Context, uow: UnitOfWork, *, order_id: int,
+                         look_again: bool = True) -> Assignment | None:
     """Offer a waiting order to the best eligible master, or leave it waiting."""
     order = await lock_order(uow.session, order_id)
     if order is None or order.status != "new" or await _has_pending_offer(uow.session, order.id):
@@ -117,11 +118,13 @@ async def dispatch_order(ctx: Context, uow: UnitOfWork, *, order_id: int) -> Ass
         if (offer := await make_offer(ctx, uow, order=order, master=master)) is not None:
             return offer
     log.info("order %s waits: no eligible master for %s", order.id, order.appliance_type)
+    if look_again:
+        _look_again_after_commit(ctx, uow, order_id=order.id)
     return None
 
 
-async def dispatch_for_master(ctx: Context, uow: UnitOfWork, *, master_id: int
-                              ) -> Assignment | None:
+async def dispatch_for_master(ctx: Context, uow: UnitOfWork, *, master_id: int,
+                              look_again: bool = True) -> Assignment | None:
     """Offer the oldest waiting order this master may take, if the master is free."""
     session = uow.session
     master = await session.get(Master, master_id, populate_existing=True)
@@ -133,7 +136,31 @@ async def dispatch_for_master(ctx: Context, uow: UnitOfWork, *, master_id: int
             continue  # taken meanwhile by a concurrent dispatcher
         if (offer := await make_offer(ctx, uow, order=order, master=master)) is not None:
             return offer
+    if look_again:
+        _look_again_after_commit(ctx, uow, master_id=master_id)
     return None
+
+
+def _look_again_after_commit(ctx: Context, uow: UnitOfWork, *, order_id: int | None = None,
+                             master_id: int | None = None) -> None:
+    """Dispatch once more in a new transaction after this one commits (PostgreSQL only).
+
+    Under READ COMMITTED two transactions can each miss the other's uncommitted change: a master
+    goes on shift while an order is placed, neither sees the other, and the order would wait
+    beside an idle master. A second look after the commit closes the gap, since whichever of the
+    two commits last then sees both. SQLite runs one writer at a time and needs no second look.
+    """
+    if ctx.db.is_sqlite:
+        return
+
+    async def look_again() -> None:
+        async with ctx.db.transaction() as retry:
+            if order_id is not None:
+                await dispatch_order(ctx, retry, order_id=order_id, look_again=False)
+            if master_id is not None:
+                await dispatch_for_master(ctx, retry, master_id=master_id, look_again=False)
+
+    uow.follow_up(look_again)
 
 
 async def redispatch(ctx: Context, uow: UnitOfWork, moved: Sequence[tuple[int, int, int]]

@@ -21,6 +21,16 @@ async def expired_notices(api: Api, who: Person) -> list[int]:
             if e["type"] == "assignment_expired"]
 
 
+async def all_assignments(api: Api) -> list[Assignment]:
+    async with api.ctx.db.session() as session:
+        return list(await session.scalars(select(Assignment).order_by(Assignment.id)))
+
+
+async def get_assignment(api: Api, assignment_id: int) -> Assignment:
+    async with api.ctx.db.session() as session:
+        return await session.get_one(Assignment, assignment_id)
+
+
 async def offer_status(api: Api, assignment_id: int) -> str:
     async with api.ctx.db.session() as session:
         assignment = await session.get(Assignment, assignment_id)

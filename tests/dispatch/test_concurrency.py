@@ -13,16 +13,7 @@ from dispatchwire.events.service import list_events
 from dispatchwire.masters.models import Master
 from dispatchwire.orders.models import Order
 from tests.conftest import Api, Person, make_settings, running_app, wait_for
-
-
-async def assignments(api: Api) -> list[Assignment]:
-    async with api.ctx.db.session() as session:
-        return list(await session.scalars(select(Assignment).order_by(Assignment.id)))
-
-
-async def assignment(api: Api, assignment_id: int) -> Assignment:
-    async with api.ctx.db.session() as session:
-        return await session.get_one(Assignment, assignment_id)
+from tests.dispatch.support import all_assignments, get_assignment
 
 
 async def events_of(api: Api, who: Person) -> list[dict[str, Any]]:
@@ -58,7 +49,7 @@ async def test_of_twenty_concurrent_accepts_exactly_one_wins(api: Api) -> None:
     seen = await api.call("GET", f"/api/orders/{order['id']}", client)
     assert seen["status"] == "assigned"
     assert seen["master"]["id"] == master.master_id
-    assert (await assignment(api, offer["id"])).status == "accepted"
+    assert (await get_assignment(api, offer["id"])).status == "accepted"
 
     client_events = await events_of(api, client)
     assert [(e["type"], e["status"]) for e in client_events] == [
@@ -74,7 +65,7 @@ async def test_orders_placed_concurrently_never_double_book_a_master(api: Api) -
     placed = await asyncio.gather(*(api.order(clients[i % len(clients)]) for i in range(18)))
     assert len({o["id"] for o in placed}) == 18
 
-    rows = await assignments(api)
+    rows = await all_assignments(api)
     assert_one_pending_per_master_and_order(rows)
     # Nobody answered, so every master got at most one offer and every order at most one...
     per_master = Counter(a.master_id for a in rows)
@@ -99,7 +90,7 @@ async def test_shifts_started_while_orders_are_placed_leave_no_master_idle(api: 
     await asyncio.gather(*(start(m) for m in masters),
                          *(api.order(clients[i % 2]) for i in range(8)))
 
-    rows = await assignments(api)
+    rows = await all_assignments(api)
     assert_one_pending_per_master_and_order(rows)
     assert max(Counter(a.master_id for a in rows).values()) == 1
     # Eight masters who take anything and eight orders: once the dust settles, no order may
@@ -124,7 +115,7 @@ async def test_an_expired_offer_cannot_be_accepted(database_url: str) -> None:
         [offer] = await api.pending(master)
 
         async def expired() -> bool:
-            return (await assignment(api, offer["id"])).status == "expired"
+            return (await get_assignment(api, offer["id"])).status == "expired"
 
         await wait_for(expired, within=3)
         refused = await api.call("POST", f"/api/assignments/{offer['id']}/accept", master,
@@ -161,7 +152,7 @@ async def test_an_offer_past_its_deadline_is_refused_before_the_loop_claims_it(
         assert "expired" in refused["detail"]
         await api.call("POST", f"/api/assignments/{offer['id']}/reject", master, expect=409)
         assert await api.pending(master) == []
-        assert (await assignment(api, offer["id"])).status == "pending"  # not claimed yet
+        assert (await get_assignment(api, offer["id"])).status == "pending"  # not claimed yet
 
 
 async def test_a_withdrawn_offer_cannot_be_accepted(api: Api) -> None:
@@ -177,7 +168,7 @@ async def test_a_withdrawn_offer_cannot_be_accepted(api: Api) -> None:
     manual = await api.call("POST", "/api/admin/assignments", admin,
                             json={"orderId": order["id"], "masterId": other.master_id},
                             expect=201)
-    assert (await assignment(api, offer["id"])).status == "cancelled"
+    assert (await get_assignment(api, offer["id"])).status == "cancelled"
     refused = await api.call("POST", f"/api/assignments/{offer['id']}/accept", holder,
                              expect=409)
     assert "cancelled" in refused["detail"]
@@ -186,7 +177,7 @@ async def test_a_withdrawn_offer_cannot_be_accepted(api: Api) -> None:
 
     # Ending a shift withdraws too.
     await api.call("POST", "/api/masters/me/shift/end", other)
-    assert (await assignment(api, manual["id"])).status == "cancelled"
+    assert (await get_assignment(api, manual["id"])).status == "cancelled"
     await api.call("POST", f"/api/assignments/{manual['id']}/accept", other, expect=409)
     seen = await api.call("GET", f"/api/orders/{order['id']}", client)
     assert seen["status"] == "new"

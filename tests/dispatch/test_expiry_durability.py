@@ -14,6 +14,7 @@ from dispatchwire.dispatch.models import Assignment
 from dispatchwire.events.models import Event
 from dispatchwire.events.service import list_events
 from tests.conftest import Api, make_settings, running_app, wait_for
+from tests.dispatch.support import all_assignments, get_assignment
 from tests.pg import PostgresServer
 
 _databases = itertools.count(1)
@@ -27,14 +28,6 @@ def shared_pg_url(pg_server: PostgresServer, pg_template: str) -> str:
     return pg_server.url(name)
 
 
-async def all_assignments(api: Api) -> list[Assignment]:
-    async with api.ctx.db.session() as session:
-        return list(await session.scalars(select(Assignment).order_by(Assignment.id)))
-
-
-async def get_assignment(api: Api, assignment_id: int) -> Assignment:
-    async with api.ctx.db.session() as session:
-        return await session.get_one(Assignment, assignment_id)
 
 
 def record_published(api: Api, into: list[StoredEvent]) -> None:

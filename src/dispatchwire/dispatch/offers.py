@@ -28,6 +28,7 @@ __all__ = [
     "make_offer",
     "notify_status",
     "offer_payload",
+    "redispatch",
     "withdraw_offers",
 ]
 

@@ -1,6 +1,7 @@
 """What masters and admins do with offers: list, accept, reject, and offer by hand."""
 
 import logging
+from datetime import datetime
 from typing import NoReturn
 
 from sqlalchemy import select, update
@@ -48,16 +49,7 @@ async def accept(ctx: Context, *, actor: Actor, assignment_id: int) -> AcceptOut
     master_id = require_master(actor)
     async with ctx.db.transaction() as uow:
         now = utcnow()
-        order_id = await uow.session.scalar(
-            update(Assignment)
-            .where(Assignment.id == assignment_id, Assignment.master_id == master_id,
-                   Assignment.status == "pending", Assignment.expires_at > now)
-            .values(status="accepted", resolved_at=now)
-            .returning(Assignment.order_id)
-            .execution_options(synchronize_session=False)
-        )
-        if order_id is None:
-            await _refuse(uow.session, master_id, assignment_id)
+        order_id = await _answer(uow.session, master_id, assignment_id, "accepted", now)
         taken = await uow.session.scalar(
             update(Order).where(Order.id == order_id, Order.status == "new")
             .values(status="assigned", master_id=master_id, updated_at=now)
@@ -77,17 +69,7 @@ async def reject(ctx: Context, *, actor: Actor, assignment_id: int) -> RejectOut
     """Decline; the order moves on to the next master and this master may get another."""
     master_id = require_master(actor)
     async with ctx.db.transaction() as uow:
-        now = utcnow()
-        order_id = await uow.session.scalar(
-            update(Assignment)
-            .where(Assignment.id == assignment_id, Assignment.master_id == master_id,
-                   Assignment.status == "pending", Assignment.expires_at > now)
-            .values(status="rejected", resolved_at=now)
-            .returning(Assignment.order_id)
-            .execution_options(synchronize_session=False)
-        )
-        if order_id is None:
-            await _refuse(uow.session, master_id, assignment_id)
+        order_id = await _answer(uow.session, master_id, assignment_id, "rejected", utcnow())
         await redispatch(ctx, uow, [(assignment_id, order_id, master_id)])
         assignment = await _load(uow.session, assignment_id)
         uow.after_commit(OFFERS_RESOLVED.labels("rejected").inc)
@@ -139,6 +121,26 @@ async def _check_can_take(session: AsyncSession, master: Master, order_id: int) 
     )
     if job is not None:
         raise Conflict(f"master {master.id} is busy with order {job}")
+
+
+async def _answer(session: AsyncSession, master_id: int, assignment_id: int, status: str,
+                  now: datetime) -> int:
+    """Move the master's open offer to `status` in one conditional update; its order's id.
+
+    The update re-checks `pending` and the deadline on the row it locks, so of any number of
+    concurrent answers (or an answer racing the expiry loop) exactly one moves the offer.
+    """
+    order_id = await session.scalar(
+        update(Assignment)
+        .where(Assignment.id == assignment_id, Assignment.master_id == master_id,
+               Assignment.status == "pending", Assignment.expires_at > now)
+        .values(status=status, resolved_at=now)
+        .returning(Assignment.order_id)
+        .execution_options(synchronize_session=False)
+    )
+    if order_id is None:
+        await _refuse(session, master_id, assignment_id)
+    return order_id
 
 
 async def _refuse(session: AsyncSession, master_id: int, assignment_id: int) -> NoReturn:

@@ -43,6 +43,12 @@ class ServerProcess:
                 time.sleep(0.1)
         raise RuntimeError(f"server did not answer within {within} s")
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as when a machine dies."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()

@@ -59,8 +59,10 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> None:
 
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # noise at import
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level.lower(), proxy_headers=True)
+                log_level=settings.log_level.lower(), proxy_headers=True,
+                log_config=None)  # one format for all: uvicorn logs through the root logger
 
 
 def _create_admin(settings: Settings, args: argparse.Namespace) -> None:

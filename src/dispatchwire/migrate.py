@@ -1,6 +1,5 @@
 """Apply the Alembic migrations shipped in the package, once, even with many processes."""
 
-import logging
 from pathlib import Path
 
 from alembic import command
@@ -25,7 +24,6 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 async def upgrade(engine: AsyncEngine) -> None:
     """Bring the schema to the newest revision."""
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     async with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})

@@ -5,7 +5,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from dispatchwire.auth.security import Passwords, Tokens
+from dispatchwire.auth.security import LoginBrake, Passwords, Tokens
 from dispatchwire.broker import Broker, broker_from_url
 from dispatchwire.db import Database, Publisher, StoredEvent
 from dispatchwire.metrics import EVENTS_STORED
@@ -22,6 +22,7 @@ class Context:
     broker: Broker
     passwords: Passwords
     tokens: Tokens
+    login_brake: LoginBrake
     presence: Presence = field(default_factory=Presence)
     # Set when this process makes an offer, so the expiry loop re-reads the nearest deadline.
     deadline_changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -45,6 +46,8 @@ async def open_context(settings: Settings) -> AsyncIterator[Context]:
             passwords=Passwords(time_cost=settings.argon2_time_cost,
                                 memory_kib=settings.argon2_memory_kib),
             tokens=Tokens(secret=secret, ttl_s=settings.jwt_ttl_s),
+            login_brake=LoginBrake(max_failures=settings.login_max_failures,
+                                   window_s=settings.login_failure_window_s),
         )
     finally:
         await broker.disconnect()

@@ -7,7 +7,8 @@
         ├── Unauthorized         401: no valid credentials
         ├── Forbidden            403: the caller's role may not do this
         ├── NotFound             404: absent, or not the caller's to see
-        └── Conflict             409: the current state forbids the move
+        ├── Conflict             409: the current state forbids the move
+        └── TooManyRequests      429: slow down (e.g. repeated failed logins)
 
 Messages name what was wrong and what was expected, and never echo secrets or tokens.
 """
@@ -20,6 +21,7 @@ __all__ = [
     "Forbidden",
     "InvalidInput",
     "NotFound",
+    "TooManyRequests",
     "Unauthorized",
 ]
 
@@ -60,3 +62,7 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     status = 409
+
+
+class TooManyRequests(DomainError):
+    status = 429

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     subscription_stale_s: float = Field(default=300.0, gt=0)
     # A safety net for offers made by other processes; the loop is woken early in-process.
     expiry_max_sleep_s: float = Field(default=30.0, gt=0)
+    # Failed logins to one email allowed within the window before 429s.
+    login_max_failures: int = Field(default=10, ge=1)
+    login_failure_window_s: float = Field(default=300.0, gt=0)
     log_level: str = "info"
     demo: bool = False
     # Argon2 cost; lowered only by the test-suite, whose thousands of hashes would otherwise

@@ -1,6 +1,8 @@
-"""Password hashing (argon2) and access tokens (JWT, HS256)."""
+"""Password hashing (argon2), access tokens (JWT, HS256) and a brake on password guessing."""
 
 import asyncio
+import time
+from collections import OrderedDict, deque
 from datetime import timedelta
 
 import jwt
@@ -8,9 +10,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from dispatchwire.clock import utcnow
-from dispatchwire.errors import Unauthorized
+from dispatchwire.errors import TooManyRequests, Unauthorized
 
-__all__ = ["Passwords", "Tokens"]
+__all__ = ["LoginBrake", "Passwords", "Tokens"]
 
 ALGORITHM = "HS256"
 
@@ -54,3 +56,46 @@ class Tokens:
             raise Unauthorized("token has expired: log in again") from None
         except (jwt.InvalidTokenError, ValueError):
             raise Unauthorized("token is invalid") from None
+
+
+class LoginBrake:
+    """Refuses logins to an email after too many recent failures, in this process.
+
+    Only failures count, so a fleet of masters logging in from one address is never slowed;
+    memory is bounded by evicting the emails least recently failed.
+    """
+
+    def __init__(self, *, max_failures: int, window_s: float, max_tracked: int = 100_000) -> None:
+        self._max = max_failures
+        self._window = window_s
+        self._max_tracked = max_tracked
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        """How many emails are tracked."""
+        return len(self._failures)
+
+    def check(self, email: str) -> None:
+        """TooManyRequests while `email` has reached the failure limit within the window."""
+        recent = self._recent(email)
+        if len(recent) >= self._max:
+            wait = int(recent[0] + self._window - time.monotonic()) + 1
+            raise TooManyRequests(f"too many failed logins for this email; try again in {wait} s")
+
+    def failed(self, email: str) -> None:
+        recent = self._recent(email)
+        recent.append(time.monotonic())
+        self._failures[email] = recent
+        self._failures.move_to_end(email)
+        while len(self._failures) > self._max_tracked:
+            self._failures.popitem(last=False)
+
+    def succeeded(self, email: str) -> None:
+        self._failures.pop(email, None)
+
+    def _recent(self, email: str) -> deque[float]:
+        recent = self._failures.get(email, deque())
+        cutoff = time.monotonic() - self._window
+        while recent and recent[0] < cutoff:
+            recent.popleft()
+        return recent

@@ -78,12 +78,18 @@ async def create_user(ctx: Context, *, email: str, password: str, name: str, pho
 
 
 async def login(ctx: Context, *, email: str, password: str) -> TokenOut:
+    """A token for the right password; 401 otherwise, 429 after repeated failures."""
+    email = email.lower()
+    ctx.login_brake.check(email)
     async with ctx.db.session() as session:
-        user = await session.scalar(select(User).where(User.email == email.lower()))
+        user = await session.scalar(select(User).where(User.email == email))
         master = await _master_of(session, user) if user else None
     valid = await ctx.passwords.verify(user.password_hash if user else None, password)
     if user is None or not valid:
+        ctx.login_brake.failed(email)
+        log.info("failed login for user %s", user.id if user else "(no such email)")
         raise Unauthorized("wrong email or password")
+    ctx.login_brake.succeeded(email)
     log.info("user %s logged in", user.id)
     return _token_out(ctx, user, master)
 

@@ -143,6 +143,13 @@ def test_serve_on_postgresql_without_a_secret_fails_clearly(tmp_path: Path) -> N
     assert not list(tmp_path.iterdir())  # nothing was written in the working folder
 
 
+def test_bad_settings_are_named_without_echoing_their_values(tmp_path: Path) -> None:
+    result = run_cli("serve", cwd=tmp_path,
+                     DISPATCHWIRE_DATABASE_URL="mysql://ops:hunter2@db.example.com/dw")
+    assert_clean_failure(result, "database_url", "unsupported database URL scheme")
+    assert "hunter2" not in result.stderr + result.stdout
+
+
 async def test_create_admin_makes_an_admin_who_can_log_in(tmp_path: Path) -> None:
     db = tmp_path / "dw.db"
     url = f"sqlite:///{db}"

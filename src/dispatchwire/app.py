@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -39,7 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await ensure_demo_accounts(ctx)
             expiry = asyncio.create_task(run_expiry_loop(ctx), name="expiry-loop")
             log.info("dispatchwire %s ready (database %s, broker %s)", __version__,
-                     "sqlite" if ctx.db.is_sqlite else "postgresql", settings.broker_url)
+                     "sqlite" if ctx.db.is_sqlite else "postgresql",
+                     urlsplit(settings.broker_url).scheme)  # URLs may hold passwords
             try:
                 yield
             finally:

@@ -30,8 +30,10 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings(**overrides)
         settings.resolve_jwt_secret()  # fail before anything starts
         args.handler(settings, args)
-    except (ConfigurationError, ValidationError) as exc:
+    except ConfigurationError as exc:
         sys.exit(f"dispatchwire: {exc}")
+    except ValidationError as exc:
+        sys.exit(f"dispatchwire: invalid settings: {_describe(exc)}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,11 +82,15 @@ async def _insert_admin(settings: Settings, **fields: Any) -> None:
     try:
         TypeAdapter(RegisterIn).validate_python({**fields, "role": "admin"})
     except ValidationError as exc:
-        sys.exit("dispatchwire: " + "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        sys.exit(f"dispatchwire: {_describe(exc)}")
     async with open_context(settings) as ctx:
         try:
             user, _ = await create_user(ctx, phone=None, role="admin", **fields)
         except Conflict as exc:
             sys.exit(f"dispatchwire: {exc.message}")
     print(f"admin {user.email} created (user id {user.id})")
+
+
+def _describe(exc: ValidationError) -> str:
+    """Each bad field and what was wrong, without echoing values (they may be secrets)."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())

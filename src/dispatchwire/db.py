@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -27,8 +28,16 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+from tenacity import (
+    before_sleep_log,
+    retry,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
-__all__ = ["Base", "Database", "PendingEvent", "UTCDateTime", "UnitOfWork"]
+__all__ = ["Base", "Database", "PendingEvent", "UTCDateTime", "UnitOfWork", "is_transient",
+           "retry_transient"]
 
 log = logging.getLogger(__name__)
 
@@ -179,3 +188,22 @@ def _configure_sqlite(engine: AsyncEngine, *, begin: str) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql(begin)
+
+
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back whole
+# and may simply run again.
+TRANSIENT_SQLSTATES = {"40P01", "40001"}
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and \
+        getattr(exc.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
+
+
+# A safety net for write services: the lock order of dispatch.offers avoids deadlocks, and this
+# re-runs a transaction that PostgreSQL still chose as a deadlock victim.
+retry_transient = retry(
+    retry=retry_if_exception(is_transient), stop=stop_after_attempt(4),
+    wait=wait_random_exponential(multiplier=0.01, max=0.2), reraise=True,
+    before_sleep=before_sleep_log(log, logging.WARNING),
+)

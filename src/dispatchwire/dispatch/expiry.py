@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
+from dispatchwire.db import retry_transient
 from dispatchwire.dispatch.models import Assignment
 from dispatchwire.dispatch.offers import redispatch, withdraw_offers
 
@@ -28,6 +29,7 @@ BATCH = 200
 WAKE_MARGIN_S = 0.005
 
 
+@retry_transient
 async def expire_due_offers(ctx: Context, *, now: datetime | None = None) -> int:
     """Expire every pending offer whose deadline has passed; move each order on. Returns count."""
     total = 0

@@ -2,10 +2,14 @@
 
 Every function here runs in the caller's transaction, so a change and the offers and events it
 causes commit together or not at all.
+
+Lock order, to keep concurrent transactions on PostgreSQL from deadlocking: a master's row,
+then orders (several in id order), then their offers; users' rows last, when events are
+numbered at commit. Whatever changes an offer locks its order first.
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, exists, select, update
@@ -25,6 +29,7 @@ __all__ = [
     "dispatch_for_master",
     "dispatch_order",
     "lock_order",
+    "lock_orders",
     "make_offer",
     "notify_status",
     "offer_payload",
@@ -45,6 +50,13 @@ def offer_payload(assignment: Assignment, order: Order) -> dict[str, object]:
         "expiresAt": isoformat(assignment.expires_at),
         "createdAt": isoformat(assignment.created_at),
     }
+
+
+async def lock_orders(session: AsyncSession, order_ids: Iterable[int]) -> None:
+    """Lock orders' rows, in id order, until the transaction ends (PostgreSQL)."""
+    await session.execute(
+        select(Order.id).where(Order.id.in_(set(order_ids))).order_by(Order.id).with_for_update()
+    )
 
 
 async def lock_order(session: AsyncSession, order_id: int) -> Order | None:
@@ -86,18 +98,24 @@ async def withdraw_offers(uow: UnitOfWork, *, where: ColumnElement[bool], status
     on each row it locks.
     """
     now = now or utcnow()
-    chosen = select(Assignment.id).where(Assignment.status == "pending", where)
+    chosen = select(Assignment.id, Assignment.order_id).where(Assignment.status == "pending",
+                                                              where)
     if limit is not None:
         chosen = chosen.order_by(Assignment.expires_at).limit(limit)
+    candidates = (await uow.session.execute(chosen)).all()
+    if not candidates:
+        return []
+    await lock_orders(uow.session, (order_id for _, order_id in candidates))
     rows = (await uow.session.execute(
         update(Assignment)
-        .where(Assignment.id.in_(chosen.scalar_subquery()), Assignment.status == "pending")
+        .where(Assignment.id.in_([assignment_id for assignment_id, _ in candidates]),
+               Assignment.status == "pending", where)
         .values(status=status, resolved_at=now)
         .returning(Assignment.id, Assignment.order_id, Assignment.master_id)
         .execution_options(synchronize_session=False)
     )).all()
     users = await _user_ids(uow.session, [row[2] for row in rows])
-    if rows:
+    if rows:  # another process may have moved some candidates meanwhile
         uow.after_commit(lambda: OFFERS_RESOLVED.labels(status).inc(len(rows)))
     for assignment_id, order_id, master_id in rows:
         uow.emit(users[master_id], "assignment_expired", {"assignmentId": assignment_id})

@@ -10,10 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatchwire.auth.service import Actor, require_master, require_role
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
+from dispatchwire.db import retry_transient
 from dispatchwire.dispatch.models import Assignment
 from dispatchwire.dispatch.offers import (
     dispatch_for_master,
     lock_order,
+    lock_orders,
     make_offer,
     notify_status,
     redispatch,
@@ -44,6 +46,7 @@ async def pending_offers(ctx: Context, *, actor: Actor) -> list[OfferOut]:
         return [_offer_out(a) for a in offers]
 
 
+@retry_transient
 async def accept(ctx: Context, *, actor: Actor, assignment_id: int) -> AcceptOut:
     """Take the job; of any number of concurrent accepts exactly one gets here."""
     master_id = require_master(actor)
@@ -65,6 +68,7 @@ async def accept(ctx: Context, *, actor: Actor, assignment_id: int) -> AcceptOut
     return AcceptOut(assignment=_assignment_out(assignment), order=order_out(order))
 
 
+@retry_transient
 async def reject(ctx: Context, *, actor: Actor, assignment_id: int) -> RejectOut:
     """Decline; the order moves on to the next master and this master may get another."""
     master_id = require_master(actor)
@@ -77,6 +81,7 @@ async def reject(ctx: Context, *, actor: Actor, assignment_id: int) -> RejectOut
     return RejectOut(assignment=_assignment_out(assignment))
 
 
+@retry_transient
 async def offer_by_hand(ctx: Context, *, actor: Actor, order_id: int, master_id: int
                         ) -> AssignmentOut:
     """An admin offers a waiting order to a chosen on-shift master, replacing its offer."""
@@ -130,6 +135,13 @@ async def _answer(session: AsyncSession, master_id: int, assignment_id: int, sta
     The update re-checks `pending` and the deadline on the row it locks, so of any number of
     concurrent answers (or an answer racing the expiry loop) exactly one moves the offer.
     """
+    offered = await session.scalar(
+        select(Assignment.order_id).where(Assignment.id == assignment_id,
+                                          Assignment.master_id == master_id)
+    )
+    if offered is None:
+        raise NotFound(f"assignment {assignment_id} not found")
+    await lock_orders(session, [offered])  # the order before its offer: see dispatch.offers
     order_id = await session.scalar(
         update(Assignment)
         .where(Assignment.id == assignment_id, Assignment.master_id == master_id,

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from dispatchwire.auth.service import Actor, require_master
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
-from dispatchwire.db import UnitOfWork
+from dispatchwire.db import UnitOfWork, retry_transient
 from dispatchwire.dispatch.models import Assignment
 from dispatchwire.dispatch.offers import dispatch_for_master, redispatch, withdraw_offers
 from dispatchwire.errors import InvalidInput
@@ -32,6 +32,7 @@ async def get_profile(ctx: Context, *, actor: Actor) -> MasterOut:
         return master_out(await session.get_one(Master, master_id))
 
 
+@retry_transient
 async def update_profile(ctx: Context, *, actor: Actor, data: MasterPatch) -> MasterOut:
     """Change specializations or location; a master newly able to take a waiting order gets it."""
     master_id = require_master(actor)
@@ -52,6 +53,7 @@ async def update_profile(ctx: Context, *, actor: Actor, data: MasterPatch) -> Ma
     return master_out(master)
 
 
+@retry_transient
 async def start_shift(ctx: Context, *, actor: Actor) -> ShiftOut:
     """Go on shift; the oldest waiting order this master may take is offered at once."""
     master_id = require_master(actor)
@@ -66,6 +68,7 @@ async def start_shift(ctx: Context, *, actor: Actor) -> ShiftOut:
     return ShiftOut(on_shift=True)
 
 
+@retry_transient
 async def end_shift(ctx: Context, *, actor: Actor) -> ShiftOut:
     """Go off shift; pending offers are withdrawn and their orders move on."""
     master_id = require_master(actor)

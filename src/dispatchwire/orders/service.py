@@ -2,11 +2,12 @@
 
 import logging
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, select
 
 from dispatchwire.auth.service import Actor, require_role
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
+from dispatchwire.db import retry_transient
 from dispatchwire.dispatch.models import Assignment
 from dispatchwire.dispatch.offers import (
     dispatch_for_master,
@@ -63,6 +64,7 @@ def visible_to(actor: Actor) -> Select[Order]:
     return query
 
 
+@retry_transient
 async def create_order(ctx: Context, *, actor: Actor, data: OrderIn) -> OrderOut:
     """Place an order and offer it at once to the best eligible master."""
     require_role(actor, "client", "admin")
@@ -98,6 +100,7 @@ async def get_order(ctx: Context, *, actor: Actor, order_id: int) -> OrderOut:
     return order_out(order)
 
 
+@retry_transient
 async def change_status(ctx: Context, *, actor: Actor, order_id: int, status: str) -> OrderOut:
     """Move an order along its status machine; 409 for a move the machine forbids."""
     async with ctx.db.transaction() as uow:
@@ -109,14 +112,8 @@ async def change_status(ctx: Context, *, actor: Actor, order_id: int, status: st
             raise NotFound(f"order {order_id} not found")
         previous = order.status
         _check_move(actor, order, status)
-        moved = await session.scalar(
-            update(Order).where(Order.id == order_id, Order.status == previous)
-            .values(status=status, updated_at=utcnow()).returning(Order.id)
-            .execution_options(synchronize_session=False)
-        )
-        if moved is None:
-            raise Conflict(f"order {order_id} changed meanwhile; reload it and try again")
-        order = await session.get_one(Order, order_id, populate_existing=True)
+        order.status, order.updated_at = status, utcnow()  # the row is locked: no one else moves it
+        await session.flush()
         notify_status(uow, order)
         if previous == "new":  # a cancelled search withdraws its offer
             withdrawn = await withdraw_offers(uow, where=Assignment.order_id == order_id,

@@ -11,6 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from dispatchwire.clock import utcnow
 from dispatchwire.errors import TooManyRequests, Unauthorized
+from dispatchwire.schemas import MAX_ID
 
 __all__ = ["LoginBrake", "Passwords", "Tokens"]
 
@@ -51,11 +52,14 @@ class Tokens:
         try:
             claims = jwt.decode(token, self._secret, algorithms=[ALGORITHM],
                                 options={"require": ["exp", "sub"]})
-            return int(claims["sub"])
+            user_id = int(claims["sub"])
         except jwt.ExpiredSignatureError:
             raise Unauthorized("token has expired: log in again") from None
         except (jwt.InvalidTokenError, ValueError):
             raise Unauthorized("token is invalid") from None
+        if not 1 <= user_id <= MAX_ID:
+            raise Unauthorized("token is invalid")
+        return user_id
 
 
 class LoginBrake:

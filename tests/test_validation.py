@@ -211,3 +211,25 @@ async def test_query_limits(api: Api) -> None:
     await rejected(api, "GET", "/api/orders", client, names=("limit",), params={"limit": 0})
     await rejected(api, "GET", "/api/orders", client, names=("limit",), params={"limit": 10**6})
     await rejected(api, "GET", "/api/orders", client, names=("offset",), params={"offset": -1})
+
+
+async def test_values_of_the_wrong_json_type_are_refused_not_coerced(api: Api) -> None:
+    admin = await api.admin()
+    master = await api.master()
+    order = await api.order(await api.register("client"))
+    for body, name in (({"orderId": True, "masterId": master.master_id}, "orderId"),
+                       ({"orderId": str(order["id"]), "masterId": master.master_id}, "orderId")):
+        await rejected(api, "POST", "/api/admin/assignments", admin, names=(name,), json=body)
+    await rejected(api, "PATCH", "/api/masters/me", master, names=("lat",),
+                   json={"lat": True, "lon": 1.0})
+
+
+async def test_every_character_of_a_password_counts(api: Api) -> None:
+    body = {"email": "spaces@example.com", "password": "  spaced out  ", "name": "  Sam  ",
+            "role": "client"}
+    registered = await api.call("POST", "/api/auth/register", json=body, expect=201)
+    assert registered["user"]["name"] == "Sam"  # free text is trimmed, passwords are not
+    login = {"email": body["email"], "password": "  spaced out  "}
+    await api.call("POST", "/api/auth/login", json=login)
+    await api.call("POST", "/api/auth/login", json={**login, "password": "spaced out"},
+                   expect=401)

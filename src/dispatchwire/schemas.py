@@ -4,24 +4,33 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from dispatchwire.clock import isoformat
 
-__all__ = ["CamelModel", "Id", "IdPath", "Timestamp"]
+__all__ = ["CamelModel", "Id", "IdPath", "Text", "Timestamp"]
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+# Free text, trimmed; passwords are plain `str`: every character of a password counts.
+Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 
 # `2025-12-23T10:45:00.000Z`, as the seed and the WebSocket events write times.
 Timestamp = Annotated[datetime, PlainSerializer(isoformat, return_type=str, when_used="json")]
 
 
 class CamelModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True,
-                              from_attributes=True, str_strip_whitespace=True)
+    # Strict: `true` or "1" is not an id, `true` is not a latitude.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, strict=True)
 
     @field_validator("*", mode="after")
     @classmethod

@@ -3,10 +3,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, EmailStr, Field
 
-from dispatchwire.schemas import CamelModel, Timestamp
+from dispatchwire.schemas import CamelModel, Text, Timestamp
 
 APPLIANCE_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,49}$"
-ApplianceType = Annotated[str, Field(pattern=APPLIANCE_TYPE_PATTERN,
+ApplianceType = Annotated[Text, Field(pattern=APPLIANCE_TYPE_PATTERN,
                                      examples=["washing_machine"],
                                      description="a lowercase slug such as `washing_machine`")]
 
@@ -18,13 +18,13 @@ def _phone(value: str | None) -> str | None:
     return value
 
 
-Phone = Annotated[str | None, AfterValidator(_phone)]
+Phone = Annotated[Text | None, AfterValidator(_phone)]
 
 
 class RegisterIn(CamelModel):
     email: EmailStr
     password: str = Field(min_length=8, max_length=256)
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     phone: Phone = None
     role: Literal["client", "master", "admin"]
     specializations: list[ApplianceType] = Field(default_factory=list, max_length=50,

@@ -3,15 +3,15 @@ from typing import Literal
 from pydantic import Field
 
 from dispatchwire.auth.schemas import ApplianceType
-from dispatchwire.schemas import CamelModel, Timestamp
+from dispatchwire.schemas import CamelModel, Text, Timestamp
 
 OrderStatus = Literal["new", "assigned", "in_progress", "completed", "cancelled"]
 
 
 class OrderIn(CamelModel):
     appliance_type: ApplianceType
-    problem: str = Field(min_length=1, max_length=2000)
-    address: str = Field(min_length=1, max_length=500)
+    problem: Text = Field(min_length=1, max_length=2000)
+    address: Text = Field(min_length=1, max_length=500)
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
 

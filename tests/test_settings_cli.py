@@ -109,6 +109,12 @@ def test_an_unsupported_database_url_is_refused() -> None:
         Settings(database_url="mysql://u@h/db")
 
 
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite+aiosqlite://"])
+def test_an_in_memory_sqlite_database_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError, match="in-memory SQLite database is not supported"):
+        Settings(database_url=url)
+
+
 def start_cli(*args: str, cwd: Path, **env: str) -> subprocess.Popen[str]:
     """`dispatchwire ARGS` started with only the given DISPATCHWIRE_* variables."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHWIRE_")}

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
                 f"unsupported database URL scheme {url.drivername!r}: "
                 "expected sqlite+aiosqlite:// or postgresql+asyncpg://"
             )
+        if url.drivername == "sqlite+aiosqlite" and url.database in (None, "", ":memory:"):
+            raise ValueError("an in-memory SQLite database is not supported: give a file, "
+                             "e.g. sqlite:///./dispatchwire.db")
         return url.render_as_string(hide_password=False)
 
     @property
@@ -63,11 +66,9 @@ class Settings(BaseSettings):
 
     @property
     def sqlite_path(self) -> Path | None:
-        """The SQLite database file, or None for PostgreSQL and in-memory SQLite."""
+        """The SQLite database file, or None for PostgreSQL."""
         database = make_url(self.database_url).database
-        if not self.is_sqlite or not database or database == ":memory:":
-            return None
-        return Path(database).resolve()
+        return Path(database).resolve() if self.is_sqlite and database else None
 
     def resolve_jwt_secret(self) -> str:
         """The JWT signing secret: given, or kept beside the SQLite file; never a default."""
@@ -80,8 +81,8 @@ class Settings(BaseSettings):
                 "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
             )
         path = self.sqlite_path
-        if path is None:  # an in-memory database lives for one process, and so does its secret
-            return secrets.token_urlsafe(48)
+        if path is None:
+            raise ConfigurationError("no SQLite file to keep the JWT secret beside")
         return _secret_file(path.with_name(path.name + ".jwt-secret"))
 
 

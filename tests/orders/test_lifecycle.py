@@ -1,13 +1,7 @@
 """An order from creation to completion, with the events each step stores."""
 
-from dispatchwire.events.service import list_events
-from tests.conftest import Api, Person
-
-
-async def events_of(api: Api, who: Person, after: int = 0) -> list[dict]:
-    async with api.ctx.db.session() as session:
-        stored = await list_events(session, user_id=who.id, after=after)
-    return [e.to_message() for e in stored]
+from tests.conftest import Api
+from tests.dispatch.support import events_of
 
 
 async def test_order_walks_from_new_to_completed(api: Api) -> None:

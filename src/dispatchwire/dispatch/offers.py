@@ -91,11 +91,11 @@ async def make_offer(ctx: Context, uow: UnitOfWork, *, order: Order, master: Mas
 async def withdraw_offers(uow: UnitOfWork, *, where: ColumnElement[bool], status: str,
                           now: datetime | None = None, limit: int | None = None
                           ) -> list[tuple[int, int, int]]:
-    """Move matching pending offers to `status` in one conditional update; tell their masters.
+    """Move matching pending offers to `status` and tell their masters.
 
-    Returns `(assignment_id, order_id, master_id)` of each offer this call moved. Concurrent
-    callers on other processes never move the same offer twice: the update re-checks `pending`
-    on each row it locks.
+    Their orders are locked first, then one conditional update moves the offers that are still
+    pending: concurrent callers (on any process) never move the same offer twice. Returns
+    `(assignment_id, order_id, master_id)` of each offer this call moved.
     """
     now = now or utcnow()
     chosen = select(Assignment.id, Assignment.order_id).where(Assignment.status == "pending",
@@ -113,9 +113,9 @@ async def withdraw_offers(uow: UnitOfWork, *, where: ColumnElement[bool], status
         .values(status=status, resolved_at=now)
         .returning(Assignment.id, Assignment.order_id, Assignment.master_id)
         .execution_options(synchronize_session=False)
-    )).all()
+    )).all()  # fewer than the candidates when a concurrent caller moved some meanwhile
     users = await _user_ids(uow.session, [row[2] for row in rows])
-    if rows:  # another process may have moved some candidates meanwhile
+    if rows:
         uow.after_commit(lambda: OFFERS_RESOLVED.labels(status).inc(len(rows)))
     for assignment_id, order_id, master_id in rows:
         uow.emit(users[master_id], "assignment_expired", {"assignmentId": assignment_id})

@@ -17,6 +17,8 @@ from dispatchwire.context import open_context
 from dispatchwire.dispatch.expiry import run_expiry_loop
 from dispatchwire.dispatch.views import router as dispatch_router
 from dispatchwire.errors import DomainError
+from dispatchwire.gateway.hub import Hub
+from dispatchwire.gateway.ws import router as ws_router
 from dispatchwire.health import router as health_router
 from dispatchwire.masters.views import router as masters_router
 from dispatchwire.orders.views import router as orders_router
@@ -38,23 +40,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 from dispatchwire.demo import ensure_demo_accounts
 
                 await ensure_demo_accounts(ctx)
-            expiry = asyncio.create_task(run_expiry_loop(ctx), name="expiry-loop")
+            app.state.hub = hub = Hub(ctx)
+            loops = [asyncio.create_task(run_expiry_loop(ctx), name="expiry-loop"),
+                     asyncio.create_task(hub.run_upkeep(), name="gateway-upkeep")]
             log.info("dispatchwire %s ready (database %s, broker %s)", __version__,
                      "sqlite" if ctx.db.is_sqlite else "postgresql",
                      urlsplit(settings.broker_url).scheme)  # URLs may hold passwords
             try:
                 yield
             finally:
-                expiry.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await expiry
+                for task in loops:
+                    task.cancel()
+                await asyncio.gather(*loops, return_exceptions=True)
 
     app = FastAPI(title="dispatchwire", version=__version__, lifespan=lifespan,
                   description="Real-time dispatch for field-service companies.")
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     for router in (auth_router, masters_router, orders_router, dispatch_router, admin_router,
-                   health_router):
+                   health_router, ws_router):
         app.include_router(router)
     return app
 

@@ -58,13 +58,12 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> None:
     import uvicorn
 
     from dispatchwire.app import create_app
+    from dispatchwire.gateway.server import uvicorn_config
 
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # noise at import
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level.lower(), proxy_headers=True,
-                log_config=None)  # one format for all: uvicorn logs through the root logger
+    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
 
 
 def _create_admin(settings: Settings, args: argparse.Namespace) -> None:

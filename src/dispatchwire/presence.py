@@ -1,7 +1,7 @@
 """Which masters hold a live, subscribed socket on this process, and when each last pinged.
 
-The gateway keeps it up to date; dispatch prefers the masters it names, and the admin stats
-read it.
+The gateway keeps it up to date, one entry per subscribed socket (a master may hold several);
+dispatch prefers the masters it names, and the admin stats read it, one row per master.
 """
 
 from dataclasses import dataclass
@@ -27,24 +27,33 @@ class Subscription:
 
 class Presence:
     def __init__(self) -> None:
-        self._by_master: dict[int, Subscription] = {}
+        self._by_socket: dict[int, Subscription] = {}
         self.connections = 0  # authenticated sockets on this process
 
+    def subscribe(self, *, socket_id: int, user_id: int, master_id: int) -> None:
+        self._by_socket[socket_id] = Subscription(user_id, master_id, utcnow())
 
-    def subscribe(self, *, user_id: int, master_id: int) -> None:
-        self._by_master[master_id] = Subscription(user_id, master_id, utcnow())
+    def unsubscribe(self, *, socket_id: int) -> None:
+        self._by_socket.pop(socket_id, None)
 
-    def unsubscribe(self, *, master_id: int) -> None:
-        self._by_master.pop(master_id, None)
-
-    def ping(self, *, master_id: int) -> None:
-        if (sub := self._by_master.get(master_id)) is not None:
+    def ping(self, *, socket_id: int) -> None:
+        if (sub := self._by_socket.get(socket_id)) is not None:
             sub.last_ping = utcnow()
 
+    def last_ping(self, *, socket_id: int) -> datetime | None:
+        sub = self._by_socket.get(socket_id)
+        return sub.last_ping if sub else None
+
     def subscriptions(self) -> list[Subscription]:
-        return list(self._by_master.values())
+        """One row per subscribed master, with the latest ping of any of its sockets."""
+        latest: dict[int, Subscription] = {}
+        for sub in self._by_socket.values():
+            seen = latest.get(sub.master_id)
+            if seen is None or sub.last_ping > seen.last_ping:
+                latest[sub.master_id] = sub
+        return list(latest.values())
 
     def live_master_ids(self) -> set[int]:
-        """Masters whose subscription is active now."""
+        """Masters with an active subscription now."""
         now = utcnow()
-        return {m for m, sub in self._by_master.items() if sub.is_active(now)}
+        return {sub.master_id for sub in self._by_socket.values() if sub.is_active(now)}

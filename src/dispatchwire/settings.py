@@ -29,6 +29,16 @@ class Settings(BaseSettings):
     jwt_ttl_s: int = Field(default=12 * 3600, gt=0)
     assignment_timeout_s: float = Field(default=300.0, gt=0)
     subscription_stale_s: float = Field(default=300.0, gt=0)
+    # The WebSocket gateway (docs/websocket-api.md).
+    ws_auth_timeout_s: float = Field(default=10.0, gt=0)
+    ws_ping_interval_s: float = Field(default=20.0, gt=0)  # server keepalive pings
+    ws_ping_timeout_s: float = Field(default=20.0, gt=0)
+    ws_rate_per_s: float = Field(default=20.0, gt=0)  # messages a socket may send, on average
+    ws_rate_burst: int = Field(default=40, ge=1)
+    ws_send_queue: int = Field(default=256, ge=1)  # frames waiting for a slow reader
+    ws_send_timeout_s: float = Field(default=10.0, gt=0)
+    ws_max_sockets_per_user: int = Field(default=5, ge=1)
+    ws_compression: bool = True  # permessage-deflate, when the client offers it
     # A safety net for offers made by other processes; the loop is woken early in-process.
     expiry_max_sleep_s: float = Field(default=30.0, gt=0)
     # Failed logins to one email allowed within the window before 429s.

@@ -41,7 +41,7 @@ async def test_a_live_subscribed_master_is_preferred_over_one_idle_longer(api: A
     idle = await api.master()
     live = await api.master()
     assert live.master_id is not None
-    api.ctx.presence.subscribe(user_id=live.id, master_id=live.master_id)
+    api.ctx.presence.subscribe(socket_id=1, user_id=live.id, master_id=live.master_id)
     client = await api.register("client")
     order = await api.order(client)
 
@@ -53,7 +53,7 @@ async def test_a_live_master_is_preferred_even_over_a_nearer_one(api: Api) -> No
     near = await api.master(lat=52.5200, lon=13.4050)
     live = await api.master(lat=48.1351, lon=11.5820)  # about 500 km away
     assert live.master_id is not None
-    api.ctx.presence.subscribe(user_id=live.id, master_id=live.master_id)
+    api.ctx.presence.subscribe(socket_id=1, user_id=live.id, master_id=live.master_id)
     client = await api.register("client")
     order = await api.order(client, lat=52.5210, lon=13.4060)
 
@@ -65,8 +65,8 @@ async def test_an_unsubscribed_master_loses_the_preference(api: Api) -> None:
     idle = await api.master()
     gone = await api.master()
     assert gone.master_id is not None
-    api.ctx.presence.subscribe(user_id=gone.id, master_id=gone.master_id)
-    api.ctx.presence.unsubscribe(master_id=gone.master_id)
+    api.ctx.presence.subscribe(socket_id=1, user_id=gone.id, master_id=gone.master_id)
+    api.ctx.presence.unsubscribe(socket_id=1)
     client = await api.register("client")
     order = await api.order(client)
 

@@ -47,6 +47,12 @@ class Tokens:
         claims = {"sub": str(user_id), "role": role, "iat": now, "exp": now + self._ttl}
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
+    def expires_at(self, token: str) -> float:
+        """When a token that `user_id` accepted runs out, in seconds since the epoch."""
+        claims = jwt.decode(token, self._secret, algorithms=[ALGORITHM],
+                            options={"require": ["exp"]})
+        return float(claims["exp"])
+
     def user_id(self, token: str) -> int:
         """The user id a valid token names; Unauthorized for anything else."""
         try:

@@ -24,7 +24,7 @@ from dispatchwire.dispatch.offers import (
 from dispatchwire.dispatch.schemas import AcceptOut, AssignmentOut, OfferOut, RejectOut
 from dispatchwire.errors import Conflict, NotFound
 from dispatchwire.masters.models import Master
-from dispatchwire.metrics import OFFERS_RESOLVED
+from dispatchwire.metrics import OFFERS_RESOLVED, PENDING_POLLS
 from dispatchwire.orders.models import ACTIVE_JOB_STATUSES, Order
 from dispatchwire.orders.service import order_out
 
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 async def pending_offers(ctx: Context, *, actor: Actor) -> list[OfferOut]:
     """The master's offers still open: the fallback-polling view."""
     master_id = require_master(actor)
+    PENDING_POLLS.labels(str(master_id)).inc()
     async with ctx.db.session() as session:
         offers = await session.scalars(
             select(Assignment)

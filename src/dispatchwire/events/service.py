@@ -10,7 +10,7 @@ from dispatchwire.clock import utcnow
 from dispatchwire.db import PendingEvent, StoredEvent
 from dispatchwire.events.models import Event
 
-__all__ = ["list_events", "store_events"]
+__all__ = ["last_event_id", "list_events", "store_events"]
 
 
 async def store_events(session: AsyncSession, pending: list[PendingEvent]) -> list[StoredEvent]:
@@ -60,3 +60,8 @@ async def list_events(session: AsyncSession, *, user_id: int, after: int = 0,
         .limit(limit)
     )
     return [StoredEvent(e.user_id, e.event_id, e.type, e.payload, e.created_at) for e in rows]
+
+
+async def last_event_id(session: AsyncSession, *, user_id: int) -> int:
+    """The id of the user's newest stored event (0 before the first)."""
+    return await session.scalar(select(User.last_event_id).where(User.id == user_id)) or 0

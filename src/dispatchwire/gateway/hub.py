@@ -1,0 +1,185 @@
+"""The sockets of this process by user, and the delivery of stored events to them.
+
+Delivery keeps, per socket, a cursor: the newest of its user's event ids it has dealt with.
+Event ids are handed out per user in commit order without gaps, so a socket can tell a
+duplicate (id at or below the cursor) from a gap (id above cursor + 1: an earlier event is
+still on its way, or the broker lost it). Live events are written straight away when they
+follow the cursor; on a gap, and on every (re)connect, the socket reads the stored events
+after its cursor from the database instead, and goes live only when a read comes back short
+with no live event having arrived since that read began. Nothing is skipped or sent twice,
+whatever order the broker delivers in.
+"""
+
+import asyncio
+import logging
+import time
+
+from sqlalchemy import func, select
+
+from dispatchwire.context import Context
+from dispatchwire.db import StoredEvent
+from dispatchwire.events.service import last_event_id, list_events
+from dispatchwire.gateway.connection import Connection
+from dispatchwire.gateway.metrics import (
+    CONNECTIONS,
+    RECONNECT_SECONDS,
+    REPLAYED_EVENTS,
+    SUBSCRIPTIONS,
+)
+from dispatchwire.gateway.protocol import Close, encode
+from dispatchwire.masters.models import Master
+from dispatchwire.metrics import MASTERS_ON_SHIFT
+
+__all__ = ["Hub"]
+
+log = logging.getLogger(__name__)
+
+PAGE = 500  # stored events read at a time
+RECONNECT_MEMORY_S = 600.0  # how long a dropped user is remembered for the reconnect metric
+
+
+class Hub:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._by_user: dict[int, list[Connection]] = {}
+        self._dropped_at: dict[int, float] = {}  # user id -> when its last socket dropped
+        ctx.broker.add_listener(self.deliver)
+
+    # -- sockets --------------------------------------------------------------------------
+
+    def attach(self, conn: Connection) -> None:
+        """Register an authenticated socket; beyond the per-user cap the oldest is closed."""
+        assert conn.user_id is not None
+        mine = self._by_user.setdefault(conn.user_id, [])
+        mine.append(conn)
+        self._ctx.presence.connections += 1
+        CONNECTIONS.inc()
+        if (dropped := self._dropped_at.pop(conn.user_id, None)) is not None:
+            RECONNECT_SECONDS.observe(time.monotonic() - dropped)
+        live = [c for c in mine if not c.closing]
+        for old in live[: max(0, len(live) - self._ctx.settings.ws_max_sockets_per_user)]:
+            old.close(Close.REPLACED, "too many sockets for this user: the oldest is closed",
+                      reason="replaced")
+
+    def detach(self, conn: Connection) -> None:
+        if conn.user_id is None or conn not in (mine := self._by_user.get(conn.user_id, [])):
+            return
+        mine.remove(conn)
+        self._ctx.presence.connections -= 1
+        CONNECTIONS.dec()
+        self.unsubscribe(conn)
+        if not mine:
+            del self._by_user[conn.user_id]
+            self._dropped_at[conn.user_id] = time.monotonic()
+
+    def subscribe(self, conn: Connection) -> None:
+        assert conn.actor is not None and conn.actor.master_id is not None
+        if not conn.subscribed:
+            conn.subscribed = True
+            SUBSCRIPTIONS.inc()
+            self._ctx.presence.subscribe(socket_id=conn.socket_id, user_id=conn.actor.user_id,
+                                         master_id=conn.actor.master_id)
+        conn.wants_offers = True
+
+    def unsubscribe(self, conn: Connection) -> None:
+        conn.wants_offers = False
+        if conn.subscribed:
+            conn.subscribed = False
+            SUBSCRIPTIONS.dec()
+            self._ctx.presence.unsubscribe(socket_id=conn.socket_id)
+
+    def sockets(self) -> list[Connection]:
+        return [conn for mine in self._by_user.values() for conn in mine]
+
+    # -- delivery -------------------------------------------------------------------------
+
+    def deliver(self, stored: StoredEvent) -> None:
+        """The broker's listener: hand a committed event to its user's sockets."""
+        text: str | None = None
+        for conn in self._by_user.get(stored.user_id, ()):
+            if conn.syncing:
+                conn.dirty = True
+            elif stored.event_id > conn.cursor + 1:
+                self.start_sync(conn, replay=False)
+            elif stored.event_id == conn.cursor + 1:
+                conn.cursor = stored.event_id
+                if conn.wants(stored.type):
+                    text = text or encode(stored.to_message())
+                    conn.send(text, stored.type, stored.created_at.timestamp())
+
+    def start_sync(self, conn: Connection, *, replay: bool) -> None:
+        """Read the stored events after the socket's cursor, then go live."""
+        conn.syncing = conn.dirty = True
+        conn.spawn(self._sync(conn, replay=replay))
+
+    async def start_from_now(self, conn: Connection) -> None:
+        """Put a socket that asked for no replay at its user's newest event, then go live."""
+        assert conn.user_id is not None
+        async with self._ctx.db.session() as session:
+            conn.cursor = await last_event_id(session, user_id=conn.user_id)
+        self.start_sync(conn, replay=False)
+
+    async def resume(self, conn: Connection, *, after: int) -> None:
+        """Replay every stored event after `after` (clamped to the newest), then go live."""
+        assert conn.user_id is not None
+        async with self._ctx.db.session() as session:
+            newest = await last_event_id(session, user_id=conn.user_id)
+        if after > newest:  # an id this database never gave out: start from now
+            log.warning("user %s resumed after event %s, but its newest is %s",
+                        conn.user_id, after, newest)
+        conn.cursor = min(after, newest)
+        self.start_sync(conn, replay=True)
+
+    async def _sync(self, conn: Connection, *, replay: bool) -> None:
+        assert conn.user_id is not None
+        within = self._ctx.settings.ws_send_timeout_s
+        while not conn.closing:
+            conn.dirty = False
+            async with self._ctx.db.session() as session:
+                events = await list_events(session, user_id=conn.user_id, after=conn.cursor,
+                                           limit=PAGE)
+            for stored in events:
+                conn.cursor = stored.event_id
+                if replay or conn.wants(stored.type):
+                    await conn.send_waiting(encode(stored.to_message()), stored.type, within=within)
+            if replay:
+                REPLAYED_EVENTS.inc(len(events))
+            if len(events) < PAGE and not conn.dirty:
+                conn.syncing = False  # `dirty` was watched from before the read: nothing slipped by
+                return
+
+    # -- upkeep ---------------------------------------------------------------------------
+
+    async def run_upkeep(self) -> None:
+        """Drop stale subscriptions and refresh gauges, until cancelled."""
+        stale_s = self._ctx.settings.subscription_stale_s
+        every = min(max(stale_s / 4, 0.05), 15.0)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                self.drop_stale(stale_s)
+                self._forget_old_drops()
+                await self._count_masters_on_shift()
+            except Exception:
+                log.exception("gateway upkeep failed; trying again in %s s", every)
+
+    def drop_stale(self, stale_s: float) -> None:
+        """Unsubscribe every socket whose last ping is older than `stale_s`."""
+        now = time.time()
+        for conn in self.sockets():
+            last = self._ctx.presence.last_ping(socket_id=conn.socket_id)
+            if last is not None and now - last.timestamp() > stale_s:
+                self.unsubscribe(conn)
+                log.info("master #%s: subscription dropped after %.0f s without a ping",
+                         conn.actor.master_id if conn.actor else None, stale_s)
+
+    def _forget_old_drops(self) -> None:
+        horizon = time.monotonic() - RECONNECT_MEMORY_S
+        for user_id in [u for u, t in self._dropped_at.items() if t < horizon]:
+            del self._dropped_at[user_id]
+
+    async def _count_masters_on_shift(self) -> None:
+        async with self._ctx.db.session() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(Master).where(Master.on_shift))
+        MASTERS_ON_SHIFT.set(count or 0)

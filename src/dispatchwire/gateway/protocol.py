@@ -1,0 +1,129 @@
+"""The WebSocket protocol without I/O: parsing client frames, building server frames, limits.
+
+Every client frame is one JSON object with a `type`. `parse` turns a frame into one of the
+message classes below or raises `ProtocolError` with the `code` the client is told.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "OFFER_TYPES", "Auth", "ClientMessage", "Close", "Ping", "ProtocolError", "Subscribe",
+    "TokenBucket", "Unsubscribe", "encode", "error_frame", "parse",
+]
+
+MAX_TOKEN_LENGTH = 8192
+MAX_EVENT_ID = 2**63 - 1
+# Events that are offers to a master: pushed live only to sockets that want offers.
+OFFER_TYPES = frozenset({"new_assignment", "assignment_expired"})
+
+
+class Close:
+    """Close codes the gateway uses (docs/websocket-api.md#close-codes)."""
+
+    GOING_AWAY = 1001
+    POLICY = 1008  # went on flooding after `rate_limited`
+    TOO_BIG = 1009
+    INTERNAL = 1011
+    SLOW_READER = 1013  # stopped reading: reconnect and resume
+    AUTH_FAILED = 4401  # token missing, malformed, expired or revoked
+    AUTH_TIMEOUT = 4408  # no `auth` in time
+    REPLACED = 4409  # the user opened more sockets than allowed; the oldest goes
+
+
+class ProtocolError(Exception):
+    """A client frame the gateway refuses; `code` goes into the `error` frame."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    token: str | None
+    last_event_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+ClientMessage = Auth | Subscribe | Unsubscribe | Ping
+_BARE: dict[str, ClientMessage] = {
+    "subscribe_assignments": Subscribe(), "unsubscribe_assignments": Unsubscribe(),
+    "ping": Ping(),
+}
+
+
+def parse(text: str | bytes) -> ClientMessage:
+    """The message a client frame holds; ProtocolError naming what is wrong otherwise."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise ProtocolError("bad_json", "a frame must be one JSON object") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_message", "a frame must be a JSON object with a `type`")
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("invalid_message", "`type` is missing or not a string")
+    if kind == "auth":
+        return _auth(data)
+    if (message := _BARE.get(kind)) is not None:
+        return message
+    raise ProtocolError("unknown_type", f"unknown message type {kind[:64]!r}; expected one of "
+                        "auth, subscribe_assignments, unsubscribe_assignments, ping")
+
+
+def _auth(data: dict[str, Any]) -> Auth:
+    token = data.get("token")
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+        token = None  # answered with auth_error, as the seed does
+    last = data.get("lastEventId")
+    if last is not None and (isinstance(last, bool) or not isinstance(last, int)
+                             or not 0 <= last <= MAX_EVENT_ID):
+        raise ProtocolError("invalid_message", "`lastEventId` must be an integer of 0 or more")
+    return Auth(token, last)
+
+
+def encode(message: dict[str, Any]) -> str:
+    return orjson.dumps(message).decode()
+
+
+def error_frame(code: str, message: str) -> str:
+    return encode({"type": "error", "code": code, "message": message})
+
+
+class TokenBucket:
+    """`rate` messages a second on average, bursts of up to `burst`; time is passed in."""
+
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, *, rate: float, burst: int, now: float) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.stamp = now
+
+    def take(self, now: float) -> bool:
+        """Spend one token if there is one."""
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False

@@ -48,9 +48,14 @@ class Tokens:
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def expires_at(self, token: str) -> float:
-        """When a token that `user_id` accepted runs out, in seconds since the epoch."""
-        claims = jwt.decode(token, self._secret, algorithms=[ALGORITHM],
-                            options={"require": ["exp"]})
+        """When a token runs out, in seconds since the epoch; Unauthorized if it already has."""
+        try:
+            claims = jwt.decode(token, self._secret, algorithms=[ALGORITHM],
+                                options={"require": ["exp"]})
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("token has expired: log in again") from None
+        except jwt.InvalidTokenError:
+            raise Unauthorized("token is invalid") from None
         return float(claims["exp"])
 
     def user_id(self, token: str) -> int:

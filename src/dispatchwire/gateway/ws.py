@@ -4,6 +4,7 @@ The protocol is in docs/websocket-api.md; parsing lives in protocol.py, delivery
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -62,6 +63,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         code = await session.run(websocket)
     except Exception:
         log.exception("socket %s failed", conn.socket_id)
+        with contextlib.suppress(Exception):
+            await websocket.close(Close.INTERNAL, "internal error")
     finally:
         session.hub.detach(conn)
         await conn.stop()
@@ -154,6 +157,8 @@ class _Session:
             return
         try:
             actor = await authenticate(self.ctx, token=message.token)
+            # Read after the user lookup: a token may run out while the database answers.
+            expires_at = self.ctx.tokens.expires_at(message.token)
         except Unauthorized as exc:
             self._refuse(exc.message)
             return
@@ -161,7 +166,7 @@ class _Session:
         if current is not None and current.user_id != actor.user_id:
             self._error("forbidden", "this socket is authenticated as another user")
             return
-        self._watch_expiry(self.ctx.tokens.expires_at(message.token))
+        self._watch_expiry(expires_at)
         self.conn.actor = actor
         self._reply("auth_success", userId=actor.user_id, role=actor.role,
                     **({"masterId": actor.master_id} if actor.master_id is not None else {}))

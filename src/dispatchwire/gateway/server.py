@@ -1,5 +1,6 @@
 """How uvicorn serves the gateway: frame limits, keepalive, compression, and cut-offs."""
 
+import logging
 from typing import Any
 
 import uvicorn
@@ -9,8 +10,12 @@ from dispatchwire.settings import Settings
 
 __all__ = ["MAX_MESSAGE_BYTES", "GatewayWebSocketProtocol", "uvicorn_config"]
 
+log = logging.getLogger(__name__)
+
 MAX_MESSAGE_BYTES = 64 * 1024  # after decompression; larger closes with 1009
 CLOSE_GRACE_S = 2.0
+# Pongs (and frames) waiting for a peer that pings but never reads: beyond this it is dropped.
+MAX_UNREAD_BYTES = 1 << 20
 
 
 class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -20,6 +25,8 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
     the transport gracefully after a keepalive timeout: with a peer that never reads, both
     wait for ever and hold the backlog. Here a close on a congested socket is written at once
     and the transport is aborted after a short grace, and a keepalive timeout aborts it.
+    A peer that floods protocol pings without reading the pongs is dropped too, and invalid
+    UTF-8 closes with 1007 without the error log uvicorn writes for it.
     """
 
     async def send(self, message: Any) -> None:
@@ -40,6 +47,27 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
         self.close_timer = self.loop.call_later(CLOSE_GRACE_S, self.transport.abort)
+
+    def handle_ping(self) -> None:
+        if self.transport.is_closing() or self.transport.get_write_buffer_size() > MAX_UNREAD_BYTES:
+            self.conn.data_to_send()  # the pong goes nowhere
+            if not self.transport.is_closing():
+                log.info("dropping a connection that pings but reads none of its pongs")
+                self.transport.abort()
+            return
+        super().handle_ping()
+
+    def send_receive_event_to_app(self) -> None:
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            try:
+                b"".join(self.frames).decode()
+            except UnicodeDecodeError:
+                self.frames = []
+                log.info("closing a connection that sent invalid UTF-8 in a text frame")
+                self.conn.send_close(1007, "invalid UTF-8 in a text frame")
+                self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
 
     def keepalive_timeout(self) -> None:
         super().keepalive_timeout()

@@ -95,6 +95,10 @@ class _Session:
                 continue
             if message["type"] == "websocket.disconnect":
                 return int(message.get("code", 1005))
+            if self.conn.outbox.full():
+                # Answers to one read of the socket are all queued before the writer gets a
+                # turn: give it one. Only an outbox that stays full means a client not reading.
+                await asyncio.sleep(0)
             if self.conn.closing or not self._within_rate():
                 continue
             text = message.get("text")

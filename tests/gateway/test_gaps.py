@@ -2,7 +2,10 @@
 
 import asyncio
 
+import pytest
+
 from dispatchwire.db import StoredEvent
+from dispatchwire.gateway import hub as hub_module
 from tests.conftest import Api, Person
 from tests.gateway.support import Live
 
@@ -76,3 +79,26 @@ async def test_events_the_broker_never_delivered_are_read_from_the_database(live
 
     assert ids == [start + 1, start + 2, start + 3, start + 4]
 
+
+
+async def test_a_failed_read_of_stored_events_closes_the_socket_for_a_resume(
+        live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    api = live.api
+    client = await api.register("client")
+    order = await api.order(client)
+    await emit_cancelled(api, client, order["id"])
+
+    async def database_gone(*_args: object, **_kwargs: object) -> list[StoredEvent]:
+        raise ConnectionError("database unreachable")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(hub_module, "list_events", database_gone)
+        async with live.socket() as ws:
+            await ws.auth(client, lastEventId=0)
+            code, _ = await ws.closed()
+    assert code == 1011  # not left open and silent: the client reconnects and resumes
+
+    async with live.socket() as ws:
+        await ws.auth(client, lastEventId=0)
+        replayed = await ws.recv()
+    assert replayed["eventId"] == 1

@@ -100,6 +100,8 @@ class Hub:
             if conn.syncing:
                 conn.dirty = True
             elif stored.event_id > conn.cursor + 1:
+                log.debug("socket %s: event %s of user %s came after %s; reading the gap",
+                          conn.socket_id, stored.event_id, stored.user_id, conn.cursor)
                 self.start_sync(conn, replay=False)
             elif stored.event_id == conn.cursor + 1:
                 conn.cursor = stored.event_id
@@ -131,6 +133,15 @@ class Hub:
         self.start_sync(conn, replay=True)
 
     async def _sync(self, conn: Connection, *, replay: bool) -> None:
+        try:
+            await self._read_until_live(conn, replay=replay)
+        except Exception:  # a socket left syncing would never hear a live event again
+            log.exception("socket %s: reading stored events of user %s failed",
+                          conn.socket_id, conn.user_id)
+            conn.close(Close.INTERNAL, "could not read stored events: reconnect and resume",
+                       reason="sync_failed")
+
+    async def _read_until_live(self, conn: Connection, *, replay: bool) -> None:
         assert conn.user_id is not None
         within = self._ctx.settings.ws_send_timeout_s
         while not conn.closing:

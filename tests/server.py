@@ -20,7 +20,7 @@ class ServerProcess:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        self._env = {**os.environ, "DISPATCHWIRE_DATABASE_URL": database_url,
+        self.env = {**os.environ, "DISPATCHWIRE_DATABASE_URL": database_url,
                      "DISPATCHWIRE_PORT": str(self.port), "DISPATCHWIRE_HOST": "127.0.0.1",
                      **(env or {})}
         self._args = args
@@ -30,7 +30,7 @@ class ServerProcess:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dispatchwire", "serve", *self._args],
-            env=self._env, stdout=log, stderr=subprocess.STDOUT,
+            env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:

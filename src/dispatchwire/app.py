@@ -13,8 +13,9 @@ from fastapi.responses import JSONResponse
 from dispatchwire import __version__
 from dispatchwire.admin.views import router as admin_router
 from dispatchwire.auth.views import router as auth_router
+from dispatchwire.cluster import share_presence_forever
 from dispatchwire.context import open_context
-from dispatchwire.dispatch.expiry import run_expiry_loop
+from dispatchwire.dispatch.expiry import run_expiry_loop, wake_on_offers
 from dispatchwire.dispatch.views import router as dispatch_router
 from dispatchwire.errors import DomainError
 from dispatchwire.gateway.hub import Hub
@@ -23,6 +24,7 @@ from dispatchwire.health import router as health_router
 from dispatchwire.masters.views import router as masters_router
 from dispatchwire.orders.views import router as orders_router
 from dispatchwire.settings import Settings
+from dispatchwire.web.views import router as web_router
 
 __all__ = ["create_app"]
 
@@ -41,11 +43,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
                 await ensure_demo_accounts(ctx)
             app.state.hub = hub = Hub(ctx)
+            wake_on_offers(ctx)
             loops = [asyncio.create_task(run_expiry_loop(ctx), name="expiry-loop"),
-                     asyncio.create_task(hub.run_upkeep(), name="gateway-upkeep")]
-            log.info("dispatchwire %s ready (database %s, broker %s)", __version__,
+                     asyncio.create_task(hub.run_upkeep(), name="gateway-upkeep"),
+                     asyncio.create_task(share_presence_forever(ctx), name="presence")]
+            log.info("dispatchwire %s ready (database %s, broker %s, node %s)", __version__,
                      "sqlite" if ctx.db.is_sqlite else "postgresql",
-                     urlsplit(settings.broker_url).scheme)  # URLs may hold passwords
+                     urlsplit(settings.broker_url).scheme,  # URLs may hold passwords
+                     ctx.broker.node_id)
             try:
                 yield
             finally:
@@ -58,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     for router in (auth_router, masters_router, orders_router, dispatch_router, admin_router,
-                   health_router, ws_router):
+                   health_router, ws_router, web_router):
         app.include_router(router)
     return app
 

@@ -1,11 +1,17 @@
-"""Which masters hold a live, subscribed socket on this process, and when each last pinged.
+"""Which masters hold a live, subscribed socket, and when each last pinged: here and cluster-wide.
 
-The gateway keeps it up to date, one entry per subscribed socket (a master may hold several);
-dispatch prefers the masters it names, and the admin stats read it, one row per master.
+The gateway keeps this process's part up to date, one entry per subscribed socket (a master may
+hold several). With several processes, each shares a snapshot of its part through the broker
+every few seconds and keeps the others' latest snapshots (`dispatchwire.cluster`), so dispatch
+prefers masters with a live socket on any process, and the admin stats count every process.
 """
 
+import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+import orjson
 
 from dispatchwire.clock import utcnow
 
@@ -29,12 +35,18 @@ class Presence:
     def __init__(self) -> None:
         self._by_socket: dict[int, Subscription] = {}
         self.connections = 0  # authenticated sockets on this process
+        self._remote: list[Subscription] = []  # other processes', from their latest snapshots
+        self._remote_connections = 0
+        self._remote_live: set[int] = set()
+        self.changed = asyncio.Event()  # a subscription came or went: worth sharing soon
 
     def subscribe(self, *, socket_id: int, user_id: int, master_id: int) -> None:
         self._by_socket[socket_id] = Subscription(user_id, master_id, utcnow())
+        self.changed.set()
 
     def unsubscribe(self, *, socket_id: int) -> None:
-        self._by_socket.pop(socket_id, None)
+        if self._by_socket.pop(socket_id, None) is not None:
+            self.changed.set()
 
     def ping(self, *, socket_id: int) -> None:
         if (sub := self._by_socket.get(socket_id)) is not None:
@@ -45,15 +57,46 @@ class Presence:
         return sub.last_ping if sub else None
 
     def subscriptions(self) -> list[Subscription]:
-        """One row per subscribed master, with the latest ping of any of its sockets."""
-        latest: dict[int, Subscription] = {}
-        for sub in self._by_socket.values():
-            seen = latest.get(sub.master_id)
-            if seen is None or sub.last_ping > seen.last_ping:
-                latest[sub.master_id] = sub
-        return list(latest.values())
+        """One row per subscribed master in the cluster, with its latest ping on any socket."""
+        return _latest_per_master([*self._by_socket.values(), *self._remote])
+
+    def total_connections(self) -> int:
+        """Authenticated sockets in the cluster."""
+        return self.connections + self._remote_connections
 
     def live_master_ids(self) -> set[int]:
-        """Masters with an active subscription now."""
+        """Masters with an active subscription now, on this process or another."""
         now = utcnow()
-        return {sub.master_id for sub in self._by_socket.values() if sub.is_active(now)}
+        return {s.master_id for s in self._by_socket.values() if s.is_active(now)} \
+            | self._remote_live
+
+    # -- sharing with the cluster ---------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """This process's part, for the others."""
+        rows = [[s.user_id, s.master_id, s.last_ping.timestamp(), s.subscribed]
+                for s in _latest_per_master(self._by_socket.values())]
+        return orjson.dumps({"connections": self.connections, "subscriptions": rows})
+
+    def set_remote(self, snapshots: list[bytes]) -> None:
+        """Replace what is known of the other processes by their latest snapshots."""
+        remote: list[Subscription] = []
+        connections = 0
+        for raw in snapshots:
+            data = orjson.loads(raw)
+            connections += int(data["connections"])
+            remote += [Subscription(int(user_id), int(master_id),
+                                    datetime.fromtimestamp(float(ping), UTC), bool(subscribed))
+                       for user_id, master_id, ping, subscribed in data["subscriptions"]]
+        now = utcnow()
+        self._remote, self._remote_connections = remote, connections
+        self._remote_live = {s.master_id for s in remote if s.is_active(now)}
+
+
+def _latest_per_master(subscriptions: Iterable[Subscription]) -> list[Subscription]:
+    latest: dict[int, Subscription] = {}
+    for sub in subscriptions:
+        seen = latest.get(sub.master_id)
+        if seen is None or sub.last_ping > seen.last_ping:
+            latest[sub.master_id] = sub
+    return list(latest.values())

@@ -39,8 +39,12 @@ class Settings(BaseSettings):
     ws_send_timeout_s: float = Field(default=10.0, gt=0)
     ws_max_sockets_per_user: int = Field(default=5, ge=1)
     ws_compression: bool = True  # permessage-deflate, when the client offers it
-    # A safety net for offers made by other processes; the loop is woken early in-process.
+    # A safety net for offers made by other processes; the loop is woken early in-process
+    # and by offers it hears of on the broker.
     expiry_max_sleep_s: float = Field(default=30.0, gt=0)
+    # How often a process shares its presence with the cluster (a dead process's entry is
+    # gone after three intervals).
+    presence_interval_s: float = Field(default=5.0, gt=0)
     # Failed logins to one email allowed within the window before 429s.
     login_max_failures: int = Field(default=10, ge=1)
     login_failure_window_s: float = Field(default=300.0, gt=0)

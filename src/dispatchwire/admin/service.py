@@ -1,19 +1,29 @@
-"""What only admins see: live WebSocket statistics."""
+"""What only admins see: live WebSocket statistics, across every process."""
+
+import logging
 
 from sqlalchemy import select
 
 from dispatchwire.admin.schemas import SubscriptionOut, WebsocketStats
 from dispatchwire.auth.service import Actor, require_role
 from dispatchwire.clock import utcnow
+from dispatchwire.cluster import refresh_presence
 from dispatchwire.context import Context
 from dispatchwire.masters.models import Master
 
 __all__ = ["websocket_stats"]
 
+log = logging.getLogger(__name__)
+
 
 async def websocket_stats(ctx: Context, *, actor: Actor) -> WebsocketStats:
     """Connections and assignment subscriptions, with each subscriber's shift and last ping."""
     require_role(actor, "admin")
+    try:
+        await refresh_presence(ctx)
+    except Exception as exc:  # the broker is down: the last snapshots known will do
+        log.warning("stats from the last known presence of other processes (%s)",
+                    type(exc).__name__)
     subscriptions = ctx.presence.subscriptions()
     async with ctx.db.session() as session:
         on_shift = set(await session.scalars(
@@ -25,7 +35,7 @@ async def websocket_stats(ctx: Context, *, actor: Actor) -> WebsocketStats:
                             on_shift=s.master_id in on_shift, last_ping=s.last_ping,
                             is_active=s.is_active(now)) for s in subscriptions]
     return WebsocketStats(
-        total_connected=ctx.presence.connections,
+        total_connected=ctx.presence.total_connections(),
         total_subscribed=sum(r.subscribed for r in rows),
         active_subscriptions=sum(r.is_active for r in rows),
         on_shift_subscriptions=sum(r.subscribed and r.on_shift for r in rows),

@@ -1,11 +1,15 @@
-"""Brokers, chosen by URL scheme: `memory://` (one process)."""
+"""Brokers, chosen by URL scheme: `memory://` (one process) or `redis://` (many).
+
+Each backend is one module behind the `Broker` interface, imported only when its scheme is
+asked for; a new one (NATS, say) is one more module and one more line here.
+"""
 
 from urllib.parse import urlsplit
 
-from dispatchwire.broker.base import Broker, Listener
+from dispatchwire.broker.base import Broker, GapListener, Listener
 from dispatchwire.errors import ConfigurationError
 
-__all__ = ["Broker", "Listener", "broker_from_url"]
+__all__ = ["Broker", "GapListener", "Listener", "broker_from_url"]
 
 
 def broker_from_url(url: str) -> Broker:
@@ -14,4 +18,9 @@ def broker_from_url(url: str) -> Broker:
         from dispatchwire.broker.memory import MemoryBroker
 
         return MemoryBroker()
-    raise ConfigurationError(f"unsupported broker URL scheme {scheme!r}: expected memory://")
+    if scheme in ("redis", "rediss", "unix"):
+        from dispatchwire.broker.redis import RedisBroker
+
+        return RedisBroker(url)
+    raise ConfigurationError(
+        f"unsupported broker URL scheme {scheme!r}: expected memory:// or redis://")

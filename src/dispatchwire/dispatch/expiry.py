@@ -3,8 +3,9 @@
 The loop sleeps until the nearest deadline (woken early when this process makes an offer), then
 claims every offer past its deadline with one conditional update. Several processes may run it
 on one PostgreSQL: each offer is claimed by exactly one of them, and a restart loses nothing
-because the deadlines were never held only in memory. The sleep is capped, so that offers made
-by other processes are found even when no wake-up reaches this one.
+because the deadlines were never held only in memory. Offers made by other processes wake it
+too when their events arrive through the broker, and the sleep is capped, so that such offers
+are found even when the broker is down.
 """
 
 import asyncio
@@ -16,11 +17,12 @@ from sqlalchemy import func, select
 
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
-from dispatchwire.db import retry_transient
+from dispatchwire.db import StoredEvent, retry_transient
 from dispatchwire.dispatch.models import Assignment
 from dispatchwire.dispatch.offers import redispatch, withdraw_offers
 
-__all__ = ["expire_due_offers", "run_expiry_loop", "seconds_until_next_deadline"]
+__all__ = ["expire_due_offers", "run_expiry_loop", "seconds_until_next_deadline",
+           "wake_on_offers"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,15 @@ async def seconds_until_next_deadline(ctx: Context) -> float:
     if nearest is None:
         return cap
     return min(cap, max(0.0, (nearest - utcnow()).total_seconds() + WAKE_MARGIN_S))
+
+
+def wake_on_offers(ctx: Context) -> None:
+    """Re-read the nearest deadline whenever any process makes an offer."""
+    def listener(stored: StoredEvent) -> None:
+        if stored.type == "new_assignment":
+            ctx.deadline_changed.set()
+
+    ctx.broker.add_listener(listener)
 
 
 async def run_expiry_loop(ctx: Context) -> None:

@@ -7,7 +7,8 @@ still on its way, or the broker lost it). Live events are written straight away 
 follow the cursor; on a gap, and on every (re)connect, the socket reads the stored events
 after its cursor from the database instead, and goes live only when a read comes back short
 with no live event having arrived since that read began. Nothing is skipped or sent twice,
-whatever order the broker delivers in.
+whatever order the broker delivers in. When the broker says it lost messages (an outage), every
+socket whose user has newer stored events than its cursor reads them the same way.
 """
 
 import asyncio
@@ -16,6 +17,7 @@ import time
 
 from sqlalchemy import func, select
 
+from dispatchwire.auth.models import User
 from dispatchwire.context import Context
 from dispatchwire.db import StoredEvent
 from dispatchwire.events.service import last_event_id, list_events
@@ -35,6 +37,7 @@ __all__ = ["Hub"]
 log = logging.getLogger(__name__)
 
 PAGE = 500  # stored events read at a time
+USERS_PER_QUERY = 500  # newest event ids read at a time when catching up after a broker gap
 RECONNECT_MEMORY_S = 600.0  # how long a dropped user is remembered for the reconnect metric
 
 
@@ -43,7 +46,9 @@ class Hub:
         self._ctx = ctx
         self._by_user: dict[int, list[Connection]] = {}
         self._dropped_at: dict[int, float] = {}  # user id -> when its last socket dropped
+        self._catch_ups: set[asyncio.Task[None]] = set()
         ctx.broker.add_listener(self.deliver)
+        ctx.broker.add_gap_listener(self._on_broker_gap)
 
     # -- sockets --------------------------------------------------------------------------
 
@@ -108,6 +113,29 @@ class Hub:
                 if conn.wants(stored.type):
                     text = text or encode(stored.to_message())
                     conn.send(text, stored.type, stored.created_at.timestamp())
+
+    def _on_broker_gap(self) -> None:
+        task = asyncio.create_task(self.catch_up(), name="gateway-catch-up")
+        self._catch_ups.add(task)
+        task.add_done_callback(self._catch_ups.discard)
+
+    async def catch_up(self) -> None:
+        """Sync every socket whose user has stored events past the socket's cursor."""
+        try:
+            user_ids = list(self._by_user)
+            for start in range(0, len(user_ids), USERS_PER_QUERY):
+                users = user_ids[start:start + USERS_PER_QUERY]
+                async with self._ctx.db.session() as session:
+                    newest = dict((await session.execute(
+                        select(User.id, User.last_event_id).where(User.id.in_(users)))).all())
+                for user_id, last in newest.items():
+                    for conn in self._by_user.get(user_id, ()):
+                        if conn.syncing:
+                            conn.dirty = True  # its read goes on until it has everything
+                        elif conn.cursor < (last or 0):
+                            self.start_sync(conn, replay=False)
+        except Exception:  # the sockets catch up at their users' next event instead
+            log.exception("catching up after a broker gap failed")
 
     def start_sync(self, conn: Connection, *, replay: bool) -> None:
         """Read the stored events after the socket's cursor, then go live."""

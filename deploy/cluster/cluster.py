@@ -1,0 +1,194 @@
+"""`make cluster`: three dispatchwire nodes on one PostgreSQL and one Redis, behind nginx.
+
+Everything runs from the installed binaries (Debian's postgresql, redis-server and nginx), with
+its data and logs in a temporary folder that is removed on exit. Without nginx the nodes are
+reached directly. For a laptop: the JWT secret is made up for the run and demo accounts exist.
+"""
+
+import argparse
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+NGINX_CONF = """\
+{user}
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/nginx.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {root}/nginx-tmp;
+  proxy_temp_path {root}/nginx-tmp;
+  fastcgi_temp_path {root}/nginx-tmp;
+  uwsgi_temp_path {root}/nginx-tmp;
+  scgi_temp_path {root}/nginx-tmp;
+  upstream dispatchwire {{ {servers} }}
+  map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://dispatchwire;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_read_timeout 1h;  # sockets live long; the server's own pings keep them honest
+      proxy_next_upstream error timeout;  # a dead node: the next one takes the request
+    }}
+  }}
+}}
+"""
+
+
+class Cluster:
+    def __init__(self, *, port: int, nodes: int) -> None:
+        self.port, self.count = port, nodes
+        self.root = Path(tempfile.mkdtemp(prefix="dispatchwire-cluster-"))
+        self.pg_bin = _pg_bin()
+        self.run_as = _unprivileged_user() if os.geteuid() == 0 else None
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.pg_port, self.redis_port = _free_port(), _free_port()
+
+    def start(self) -> None:
+        self._start_postgres()
+        self._spawn("redis", ["redis-server", "--port", str(self.redis_port), "--bind",
+                              "127.0.0.1", "--save", "", "--dir", str(self.root)])
+        env = {**os.environ, "DISPATCHWIRE_DATABASE_URL":
+               f"postgresql+asyncpg://postgres@127.0.0.1:{self.pg_port}/dispatchwire",
+               "DISPATCHWIRE_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+               "DISPATCHWIRE_JWT_SECRET": secrets.token_urlsafe(48)}
+        for index in range(self.count):  # the first migrates and creates the demo accounts
+            port = self.port + 1 + index
+            self._spawn(f"node{index + 1}", [sys.executable, "-m", "dispatchwire", "serve",
+                                             "--port", str(port), "--demo"], env=env)
+            _wait_for_port(port, within=60)
+        if shutil.which("nginx"):
+            self._start_nginx()
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self._pg("pg_ctl", "-D", str(self.root / "pg" / "data"), "-m", "fast", "-w", "stop",
+                 check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _start_postgres(self) -> None:
+        pg = self.root / "pg"  # data, log and socket, owned by whoever runs PostgreSQL
+        pg.mkdir()
+        if self.run_as:  # PostgreSQL refuses to run as root
+            os.chmod(self.root, 0o755)
+            shutil.chown(pg, user=self.run_as)
+        self._pg("initdb", "-D", str(pg / "data"), "-U", "postgres", "--auth=trust",
+                 "-E", "UTF8", "--no-instructions")
+        options = f"-p {self.pg_port} -k {pg} -c listen_addresses=127.0.0.1"
+        self._pg("pg_ctl", "-D", str(pg / "data"), "-l", str(pg / "log"), "-o", options,
+                 "-w", "start")
+        self._pg("createdb", "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "postgres",
+                 "dispatchwire")
+
+    def _start_nginx(self) -> None:
+        (self.root / "nginx-tmp").mkdir(mode=0o777)
+        servers = " ".join(f"server 127.0.0.1:{self.port + 1 + i};" for i in range(self.count))
+        user = "user nobody nogroup;" if os.geteuid() == 0 else ""
+        conf = self.root / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(user=user, root=self.root, servers=servers,
+                                          port=self.port))
+        self._spawn("nginx", ["nginx", "-p", str(self.root), "-c", str(conf),
+                              "-g", "daemon off;"])
+        _wait_for_port(self.port, within=10)
+
+    def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
+        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it
+        self.processes.append(subprocess.Popen(command, env=env, stdout=log,
+                                               stderr=subprocess.STDOUT))
+
+    def _pg(self, tool: str, *args: str, check: bool = True) -> None:
+        command = [str(self.pg_bin / tool), *args]
+        if self.run_as:
+            command = ["runuser", "-u", self.run_as, "--", *command]
+        subprocess.run(command, check=check, capture_output=True, cwd=self.root)
+
+    def describe(self) -> str:
+        nodes = ", ".join(f"http://127.0.0.1:{self.port + 1 + i}" for i in range(self.count))
+        front = (f"http://127.0.0.1:{self.port} (nginx, round robin over the nodes)"
+                 if shutil.which("nginx") else "no nginx installed: use the nodes directly")
+        return (f"dispatchwire cluster ready\n  connect to: {front}\n  nodes:      {nodes}\n"
+                f"  PostgreSQL: 127.0.0.1:{self.pg_port}  Redis: 127.0.0.1:{self.redis_port}\n"
+                f"  logs:       {self.root}\n  demo accounts as with `make run`; "
+                "Ctrl-C stops everything and removes the folder")
+
+
+def _pg_bin() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                   key=lambda p: int(Path(p).parent.parent.name))
+    if not found:
+        sys.exit("make cluster: PostgreSQL not found (apt-get install postgresql)")
+    if not shutil.which("redis-server"):
+        sys.exit("make cluster: redis-server not found (apt-get install redis-server)")
+    return Path(found[-1]).parent
+
+
+def _unprivileged_user() -> str:
+    for name in ("postgres", "nobody"):
+        try:
+            return pwd.getpwnam(name).pw_name
+        except KeyError:
+            continue
+    sys.exit("make cluster: running as root, and no postgres or nobody user to run PostgreSQL")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, *, within: float) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {within} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=3000,
+                        help="nginx's port; the nodes take the next ones (default 3000)")
+    parser.add_argument("--nodes", type=int, default=3)
+    args = parser.parse_args()
+    cluster = Cluster(port=args.port, nodes=args.nodes)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in background
+    try:
+        cluster.start()
+        print(cluster.describe(), flush=True)
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cluster.stop()
+
+
+if __name__ == "__main__":
+    main()

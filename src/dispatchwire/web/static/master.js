@@ -1,0 +1,224 @@
+// /master: the technician's console, phone first. Shift, live offers with a countdown,
+// accept or decline, and the accepted jobs with the client's contact.
+
+import { serverNow } from "./api.js";
+import { announceOffer, setupNotificationButton } from "./notify.js";
+import { LiveSocket, timings } from "./socket.js";
+import {
+  $, act, applianceLabel, el, handleError, phoneLink, sessionExpired, showConnection, showNotice,
+  startPage, statusBadge,
+} from "./ui.js";
+
+const TITLE = "Master · dispatchwire";
+const NEXT_STEP = { assigned: ["in_progress", "Start work"], in_progress: ["completed", "Mark completed"] };
+const ACTIVE = new Set(["assigned", "in_progress"]);
+
+const times = timings();
+const state = { session: null, socket: null, onShift: false, offers: new Map(), jobs: [], ticker: null };
+
+function setShift(onShift, specializations) {
+  state.onShift = onShift;
+  $("#shift").dataset.onShift = String(onShift);
+  $("#shift-state").textContent = onShift
+    ? "On shift: offers come to you live." : "Off shift: start your shift to get offers.";
+  $("#shift-toggle").textContent = onShift ? "End shift" : "Start shift";
+  if (specializations) {
+    $("#specializations").textContent = specializations.length
+      ? `You repair: ${specializations.map(applianceLabel).join(", ")}` : "You take any appliance.";
+  }
+  if (!onShift) state.offers.clear();
+}
+
+async function sync() {
+  const [profile, jobs] = await Promise.all([
+    state.session.call("/api/masters/me"), state.session.call("/api/orders?limit=20"),
+  ]);
+  setShift(profile.onShift, profile.specializations);
+  const pending = profile.onShift ? await state.session.call("/api/assignments/pending") : [];
+  state.offers = new Map(pending.map((offer) => [offer.id, offer]));
+  state.jobs = jobs;
+  render();
+}
+
+function onEvent(frame) {
+  if (frame.type === "new_assignment") {
+    const offer = frame.assignment;
+    if (Date.parse(offer.expiresAt) <= serverNow() || state.offers.has(offer.id)) return;
+    state.offers.set(offer.id, offer);
+    renderOffers();
+    announceOffer(offer);
+  } else if (frame.type === "assignment_expired") {
+    const offer = state.offers.get(frame.assignmentId);
+    if (!offer) return;
+    state.offers.delete(frame.assignmentId);
+    renderOffers();
+    showNotice(`The offer of order #${offer.orderId} was withdrawn or has expired.`);
+  } else if (frame.type === "order_status_update") {
+    for (const [id, offer] of state.offers) if (offer.orderId === frame.orderId) state.offers.delete(id);
+    const job = state.jobs.find((candidate) => candidate.id === frame.orderId);
+    if (job) job.status = frame.status;
+    render();
+    refreshJobs();
+  }
+}
+
+async function refreshJobs() {
+  try {
+    state.jobs = await state.session.call("/api/orders?limit=20");
+    renderJobs();
+  } catch (error) {
+    handleError(error);
+  }
+}
+
+function upsertJob(order) {
+  state.jobs = [order, ...state.jobs.filter((job) => job.id !== order.id)];
+}
+
+async function acceptOffer(offer) {
+  try {
+    const { order } = await state.session.call(`/api/assignments/${offer.id}/accept`, { method: "POST" });
+    state.offers.delete(offer.id);
+    upsertJob(order);
+    render();
+    showNotice(`Accepted: ${order.client.name} expects you at ${order.address}.`);
+  } catch (error) {
+    if ([404, 409].includes(error.status)) {
+      state.offers.delete(offer.id);
+      renderOffers();
+    }
+    throw error;
+  }
+}
+
+async function declineOffer(offer) {
+  try {
+    await state.session.call(`/api/assignments/${offer.id}/reject`, { method: "POST" });
+    showNotice(`Declined: order #${offer.orderId} goes to another master.`);
+  } finally {
+    state.offers.delete(offer.id);
+    renderOffers();
+  }
+}
+
+async function moveJob(job, status) {
+  try {
+    upsertJob(await state.session.call(`/api/orders/${job.id}/status`, { method: "POST", body: { status } }));
+    renderJobs();
+  } catch (error) {
+    if ([404, 409].includes(error.status)) refreshJobs(); // changed meanwhile, e.g. cancelled
+    throw error;
+  }
+}
+
+async function toggleShift() {
+  const { onShift } = await state.session.call(
+    `/api/masters/me/shift/${state.onShift ? "end" : "start"}`, { method: "POST" });
+  setShift(onShift);
+  renderOffers();
+  showNotice(onShift ? "Your shift has started." : "Your shift has ended.");
+  if (state.socket.authed) state.socket.setSubscribed(onShift); // its answer brings the offers
+  else await sync();
+}
+
+function offerCard(offer) {
+  const total = Math.max(1, Date.parse(offer.expiresAt) - Date.parse(offer.createdAt));
+  const accept = el("button", { type: "button", class: "primary", onclick: () => act(accept, () => acceptOffer(offer)) }, "Accept");
+  const decline = el("button", { type: "button", class: "secondary", onclick: () => act(decline, () => declineOffer(offer)) }, "Decline");
+  return el("li", { class: "card offer", dataset: { assignmentId: offer.id, orderId: offer.orderId, total } },
+    el("div", { class: "card-head" },
+      el("h3", {}, applianceLabel(offer.applianceType)), el("span", { class: "muted" }, `Order #${offer.orderId}`)),
+    el("p", { class: "problem" }, offer.problem),
+    el("p", { class: "address" }, el("span", { class: "label" }, "Address: "), offer.address),
+    el("div", { class: "countdown" },
+      el("progress", { max: total, value: total, "aria-label": "Time left to answer" }),
+      el("span", { class: "time", "aria-live": "off" }, "")),
+    el("div", { class: "actions" }, accept, decline));
+}
+
+function renderOffers() {
+  const list = $("#offers");
+  const offers = [...state.offers.values()].sort((a, b) => a.id - b.id);
+  const shown = new Map([...list.children].map((node) => [Number(node.dataset.assignmentId), node]));
+  for (const [id, node] of shown) if (!state.offers.has(id)) node.remove();
+  for (const offer of offers) if (!shown.has(offer.id)) list.append(offerCard(offer));
+  $("#offer-count").textContent = String(offers.length);
+  $("#offers-empty").hidden = offers.length > 0;
+  $("#offers-empty").textContent = state.onShift
+    ? "No offers right now: they appear here the moment they are made."
+    : "You are off shift: start your shift to get offers.";
+  document.title = offers.length ? `(${offers.length}) New offer · ${TITLE}` : TITLE;
+  tick();
+}
+
+function tick() {
+  const now = serverNow();
+  for (const node of $("#offers").children) {
+    const offer = state.offers.get(Number(node.dataset.assignmentId));
+    const left = offer ? Date.parse(offer.expiresAt) - now : 0;
+    if (left <= 0) { // gone at expiresAt, whether or not assignment_expired has come
+      state.offers.delete(Number(node.dataset.assignmentId));
+      renderOffers();
+      if (offer) showNotice(`The offer of order #${offer.orderId} has expired.`);
+      return;
+    }
+    const seconds = Math.ceil(left / 1000);
+    node.querySelector(".time").textContent =
+      `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")} left to answer`;
+    node.querySelector("progress").value = left;
+    node.classList.toggle("urgent", seconds <= 30);
+  }
+}
+
+function jobCard(job) {
+  const next = NEXT_STEP[job.status];
+  const button = next && el("button", {
+    type: "button", class: "primary", onclick: () => act(button, () => moveJob(job, next[0])),
+  }, next[1]);
+  return el("li", { class: `card job${ACTIVE.has(job.status) ? " active" : ""}`, dataset: { orderId: job.id, status: job.status } },
+    el("div", { class: "card-head" }, el("h3", {}, applianceLabel(job.applianceType)), statusBadge(job.status)),
+    el("p", { class: "problem" }, job.problem),
+    el("p", { class: "address" }, el("span", { class: "label" }, "Address: "), job.address),
+    el("p", { class: "contact" }, el("span", { class: "label" }, "Client: "), job.client.name, " · ", phoneLink(job.client.phone)),
+    el("p", { class: "muted small" }, `Order #${job.id}`),
+    button && el("div", { class: "actions" }, button));
+}
+
+function renderJobs() {
+  const active = state.jobs.filter((job) => ACTIVE.has(job.status));
+  const done = state.jobs.filter((job) => !ACTIVE.has(job.status)).slice(0, 5);
+  $("#jobs").replaceChildren(...active.map(jobCard));
+  $("#jobs-empty").hidden = active.length > 0;
+  $("#history").replaceChildren(...done.map(jobCard));
+  $("#history-section").hidden = done.length === 0;
+}
+
+function render() {
+  renderOffers();
+  renderJobs();
+}
+
+function leave() {
+  state.socket?.stop();
+  clearInterval(state.ticker);
+  Object.assign(state, { session: null, socket: null, onShift: false, offers: new Map(), jobs: [] });
+  document.title = TITLE;
+}
+
+async function enter(session) {
+  state.session = session;
+  state.socket = new LiveSocket({
+    token: session.token, userId: session.user.id, timings: times, sync, onEvent,
+    wantsSubscription: () => state.onShift, onState: showConnection,
+    onAuthFailed: sessionExpired,
+    onError: (error, when) => { if (when === "connect" || error.status === 401) handleError(error); },
+  });
+  await sync();
+  state.socket.start();
+  state.ticker = setInterval(tick, 250);
+}
+
+$("#shift-toggle").addEventListener("click", (event) => act(event.currentTarget, toggleShift));
+$("#reconnect").addEventListener("click", () => state.socket?.reconnectNow());
+setupNotificationButton($("#notify-enable"));
+await startPage({ page: "master", role: "master", enter, leave });

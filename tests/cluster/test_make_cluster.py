@@ -1,0 +1,97 @@
+"""`make cluster`'s script: three nodes, PostgreSQL, Redis and nginx, used through nginx."""
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.conftest import wait_for
+from tests.pg import free_port
+
+SCRIPT = Path(__file__).parents[2] / "deploy" / "cluster" / "cluster.py"
+
+
+def _free_run(size: int) -> int:
+    """A port whose next `size - 1` ports are free too."""
+    while True:
+        base = free_port()
+        if base + size < 65536 and all(_free(base + i) for i in range(size)):
+            return base
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.fixture
+def script() -> Iterator[tuple[subprocess.Popen[str], int]]:
+    port = _free_run(4)
+    env = {**os.environ, "DISPATCHWIRE_ARGON2_TIME_COST": "1",
+           "DISPATCHWIRE_ARGON2_MEMORY_KIB": "1024"}
+    process = subprocess.Popen([sys.executable, str(SCRIPT), "--port", str(port)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    yield process, port
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+async def test_the_cluster_serves_through_nginx_and_stops_cleanly(
+        script: tuple[subprocess.Popen[str], int]) -> None:
+    process, port = script
+    assert process.stdout is not None
+    lines = [await asyncio.to_thread(process.stdout.readline) for _ in range(6)]
+    assert lines[0].strip() == "dispatchwire cluster ready", "".join(lines)
+    assert f"http://127.0.0.1:{port} (nginx" in lines[1]
+    folder = Path(lines[4].split(":", 1)[1].strip())
+    assert await asyncio.to_thread(folder.is_dir)
+
+    base = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        async def login(email: str, password: str) -> str:
+            response = await http.post("/api/auth/login",
+                                       json={"email": email, "password": password})
+            assert response.status_code == 200, response.text
+            return str(response.json()["token"])
+
+        master = await login("master1@example.com", "master-demo-1")
+        client = await login("client@example.com", "client-demo-1")
+        admin = await login("admin@example.com", "admin-demo-1")
+        await http.post("/api/masters/me/shift/start",
+                        headers={"Authorization": f"Bearer {master}"})
+        async with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=5) as ws:
+            await ws.send(json.dumps({"type": "auth", "token": master}))
+            await ws.send(json.dumps({"type": "subscribe_assignments"}))
+            for expected in ("auth_success", "subscribed_assignments"):
+                assert json.loads(await ws.recv())["type"] == expected
+            # Every node (nginx takes turns) counts the socket, wherever it is held.
+            async def subscribed_everywhere() -> bool:
+                counts = [(await http.get("/api/admin/websocket/stats", headers={
+                    "Authorization": f"Bearer {admin}"})).json()["totalSubscribed"]
+                    for _ in range(3)]
+                return counts == [1, 1, 1]
+
+            await wait_for(subscribed_everywhere, within=5)
+            order = await http.post("/api/orders", headers={"Authorization": f"Bearer {client}"},
+                                    json={"applianceType": "washing_machine",
+                                          "problem": "leaks", "address": "1 Main St"})
+            assert order.status_code == 201, order.text
+            async with asyncio.timeout(5):
+                offer = json.loads(await ws.recv())
+            assert offer["type"] == "new_assignment"
+            assert offer["assignment"]["orderId"] == order.json()["id"]
+
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(process.wait, 30) == 0
+    assert not await asyncio.to_thread(folder.exists)
+    assert all(_free(port + i) for i in range(4))

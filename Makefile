@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint cluster clean
 
 install: $(STAMP)
 
@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 
 run: install
 	$(BIN)/dispatchwire serve --demo
+
+# Three nodes on PostgreSQL + Redis behind nginx, from the installed binaries (Ctrl-C stops).
+cluster: install
+	$(BIN)/python deploy/cluster/cluster.py $(CLUSTER_ARGS)
 
 test: install lint
 	$(BIN)/pytest

@@ -4,6 +4,7 @@ import logging
 import uuid
 
 from dispatchwire.broker.base import GapListener, Listener
+from dispatchwire.broker.metrics import BROKER_CONNECTED
 from dispatchwire.db import StoredEvent
 
 __all__ = ["MemoryBroker", "deliver_locally"]
@@ -17,10 +18,10 @@ class MemoryBroker:
         self._listeners: list[Listener] = []
 
     async def connect(self) -> None:
-        return None
+        BROKER_CONNECTED.set(1)  # always: there is nothing to be cut off from
 
     async def disconnect(self) -> None:
-        return None
+        BROKER_CONNECTED.set(0)
 
     async def publish(self, events: list[StoredEvent]) -> None:
         deliver_locally(self._listeners, events)

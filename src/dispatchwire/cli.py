@@ -1,4 +1,5 @@
-"""The `dispatchwire` command: `serve` and `create-admin`."""
+"""The `dispatchwire` command: `serve` and `create-admin` (the server), `master` and `watch`
+(clients of a running server, which need none of the server's settings)."""
 
 import argparse
 import asyncio
@@ -23,6 +24,13 @@ SERVE_OPTIONS: dict[str, type] = {
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if hasattr(args, "client_handler"):  # a client of a server: no server settings needed
+        try:
+            sys.exit(args.client_handler(args))
+        except ValueError as exc:  # an option out of range (a backoff cap below its base)
+            sys.exit(f"dispatchwire: {exc}")
+        except KeyboardInterrupt:  # Ctrl-C before the app took over the signal
+            sys.exit(130)
     overrides = {k: v for k, v in vars(args).items() if k in SERVE_OPTIONS and v is not None}
     if getattr(args, "demo", False):
         overrides["demo"] = True
@@ -51,7 +59,66 @@ def _parser() -> argparse.ArgumentParser:
     admin.add_argument("--password", help="asked for when left out")
     admin.add_argument("--name", default="Admin")
     admin.set_defaults(handler=_create_admin)
+    _add_client_commands(commands)
     return parser
+
+
+def _add_client_commands(commands: Any) -> None:
+    master = commands.add_parser("master", help="a technician's terminal app (live offers)")
+    watch = commands.add_parser("watch", help="print a user's socket frames, with resume")
+    for command in (master, watch):
+        command.add_argument("--url", default="http://127.0.0.1:3000",
+                             help="the server (default: %(default)s)")
+        command.add_argument("--email")
+        command.add_argument("--password", help="asked for when left out")
+        command.add_argument("--ping-interval", type=float, default=45.0,
+                             help="seconds between application pings (default: %(default)s)")
+        command.add_argument("--backoff-base", type=float, default=1.0,
+                             help="retry n waits up to min(cap, base * 2**n) seconds "
+                                  "(default: %(default)s)")
+        command.add_argument("--backoff-cap", type=float, default=60.0,
+                             help="(default: %(default)s)")
+    master.add_argument("--poll-interval", type=float, default=60.0,
+                        help="seconds between polls while the socket is down "
+                             "(default: %(default)s)")
+    watch.add_argument("--token", help="a JWT to use instead of --email and --password")
+    watch.add_argument("--last-event-id", type=int,
+                       help="start with the replay of every event after this id")
+    watch.add_argument("--no-subscribe", action="store_true",
+                       help="masters: do not subscribe to offers")
+    master.set_defaults(client_handler=_master)
+    watch.set_defaults(client_handler=_watch)
+
+
+def _credentials(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    if getattr(args, "token", None):
+        return None, None
+    if not args.email:
+        sys.exit("dispatchwire: give --email (and --password), or --token")
+    return args.email, args.password or getpass.getpass(f"Password for {args.email}: ")
+
+
+def _master(args: argparse.Namespace) -> int:
+    from dispatchwire.client import Backoff, Options
+    from dispatchwire.client.tui import run_master
+
+    email, password = _credentials(args)
+    assert email is not None and password is not None
+    options = Options(poll_interval=args.poll_interval, ping_interval=args.ping_interval,
+                      backoff=Backoff(args.backoff_base, args.backoff_cap))
+    return asyncio.run(run_master(args.url, email=email, password=password, options=options))
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from dispatchwire.client import Backoff, Options
+    from dispatchwire.client.watch import run_watch
+
+    email, password = _credentials(args)
+    options = Options(poll=False, subscribe=not args.no_subscribe,
+                      ping_interval=args.ping_interval,
+                      backoff=Backoff(args.backoff_base, args.backoff_cap))
+    return asyncio.run(run_watch(args.url, email=email, password=password, token=args.token,
+                                 last_event_id=args.last_event_id, options=options))
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> None:

@@ -9,10 +9,12 @@ numbered at commit. Whatever changes an offer locks its order first.
 """
 
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, exists, select, update
+from sqlalchemy import ColumnElement, Row, String, case, cast, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +42,17 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 REFUSED = ("rejected", "expired")  # a master who refused an order is not asked again
+CANDIDATES = 64  # the best eligible masters read per order, ranked exactly here
+LIVE_IN_LIST = 256  # up to this many live masters are looked up by id first
+
+
+class MasterRef(Protocol):
+    """The two ids an offer needs: a `Master`, or a row with those columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def user_id(self) -> int: ...
 
 
 def offer_payload(assignment: Assignment, order: Order) -> dict[str, object]:
@@ -67,7 +80,7 @@ async def lock_order(session: AsyncSession, order_id: int) -> Order | None:
     )
 
 
-async def make_offer(ctx: Context, uow: UnitOfWork, *, order: Order, master: Master,
+async def make_offer(ctx: Context, uow: UnitOfWork, *, order: Order, master: MasterRef,
                      now: datetime | None = None) -> Assignment | None:
     """Offer `order` to `master`; None if a concurrent transaction gave either an offer first."""
     now = now or utcnow()
@@ -130,10 +143,7 @@ async def dispatch_order(ctx: Context, uow: UnitOfWork, *, order_id: int,
     order = await lock_order(uow.session, order_id)
     if order is None or order.status != "new" or await _has_pending_offer(uow.session, order.id):
         return None
-    live = ctx.presence.live_master_ids()
-    candidates = rank_masters(await _eligible_masters(uow.session, order), lat=order.lat,
-                              lon=order.lon, live=live)
-    for master in candidates:
+    for master in await _candidates(uow.session, order, ctx.presence.live_master_ids()):
         if (offer := await make_offer(ctx, uow, order=order, master=master)) is not None:
             return offer
     log.info("order %s waits: no eligible master for %s", order.id, order.appliance_type)
@@ -212,13 +222,53 @@ async def _is_free(session: AsyncSession, master_id: int) -> bool:
     ))
 
 
-async def _eligible_masters(session: AsyncSession, order: Order) -> list[Master]:
+async def _candidates(session: AsyncSession, order: Order, live: set[int]) -> list[Row[Any]]:
+    """The best eligible masters for `order`, best first (see `rank_masters`).
+
+    The database filters and orders by everything but the live socket, which only this
+    process knows, and returns a short list; with few live masters they are looked up by id
+    first. Only when many masters are live but none of them is among the best free ones is the
+    whole list of eligible masters read.
+    """
+    query = _eligible(order)
+    rows: list[Row[Any]] = []
+    if live and len(live) <= LIVE_IN_LIST:
+        rows += (await session.execute(query.where(Master.id.in_(live)).limit(CANDIDATES))).all()
+    rows += (await session.execute(query.limit(CANDIDATES))).all()
+    if len(live) > LIVE_IN_LIST and len(rows) == CANDIDATES and not live & {r.id for r in rows}:
+        rows = list((await session.execute(query)).all())
+    unique = list({row.id: row for row in rows if _takes(row.specializations, order)}.values())
+    return rank_masters(unique, lat=order.lat, lon=order.lon, live=live)
+
+
+def _eligible(order: Order) -> Any:
+    """On shift, free, matching, not refused before; nearest (roughly), then idle longest."""
     refused = exists().where(Assignment.master_id == Master.id,
                              Assignment.order_id == order.id, Assignment.status.in_(REFUSED))
-    masters = await session.scalars(
-        select(Master).where(Master.on_shift, _free_clause(), ~refused)
+    matching = cast(Master.specializations, String)
+    query = select(Master.id, Master.user_id, Master.specializations, Master.lat, Master.lon,
+                   Master.idle_since).where(
+        Master.on_shift, _free_clause(), ~refused,
+        (matching == "[]") | matching.like(f'%"{_escaped(order.appliance_type)}"%', escape="\\"),
     )
-    return [m for m in masters if m.takes(order.appliance_type)]
+    order_by: list[Any] = []
+    if order.lat is not None and order.lon is not None:
+        # Equirectangular distance squared: the same order as great-circle distance at a city's
+        # scale; `rank_masters` ranks the short list by the exact distance.
+        scale = math.cos(math.radians(order.lat))
+        dlat, dlon = Master.lat - order.lat, (Master.lon - order.lon) * scale
+        order_by += [case((Master.lat.is_(None) | Master.lon.is_(None), 1), else_=0),
+                     dlat * dlat + dlon * dlon]
+    return query.order_by(*order_by, Master.idle_since.asc().nulls_first(), Master.id)
+
+
+def _escaped(appliance_type: str) -> str:
+    """A LIKE pattern's literal: types are `[a-z0-9_]`, and `_` is LIKE's one-character wildcard."""
+    return appliance_type.replace("_", "\\_")
+
+
+def _takes(specializations: list[str] | None, order: Order) -> bool:
+    return not specializations or order.appliance_type in specializations
 
 
 async def _waiting_orders_for(session: AsyncSession, master: Master, limit: int = 20

@@ -3,10 +3,25 @@
 import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Protocol, TypeVar
 
-from dispatchwire.masters.models import Master
+__all__ = ["Candidate", "distance_km", "rank_masters"]
 
-__all__ = ["distance_km", "rank_masters"]
+
+class Candidate(Protocol):
+    """What ranking reads of a master: a `Master`, or a row of those columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def lat(self) -> float | None: ...
+    @property
+    def lon(self) -> float | None: ...
+    @property
+    def idle_since(self) -> datetime | None: ...
+
+
+C = TypeVar("C", bound=Candidate)
 
 EARTH_RADIUS_KM = 6371.0
 _NEVER = datetime.min.replace(tzinfo=UTC)
@@ -20,11 +35,11 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
 
 
-def rank_masters(masters: Iterable[Master], *, lat: float | None, lon: float | None,
-                 live: set[int]) -> list[Master]:
+def rank_masters(masters: Iterable[C], *, lat: float | None, lon: float | None,
+                 live: set[int]) -> list[C]:
     """Best first: a live subscribed socket, then nearest (both located), then idle longest."""
 
-    def key(master: Master) -> tuple[bool, float, datetime, int]:
+    def key(master: C) -> tuple[bool, float, datetime, int]:
         located = None not in (lat, lon, master.lat, master.lon)
         distance = distance_km(lat, lon, master.lat, master.lon) if located else math.inf  # type: ignore[arg-type]
         return (master.id not in live, distance, master.idle_since or _NEVER, master.id)

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-__all__ = ["isoformat", "utcnow"]
+__all__ = ["isoformat", "parse_time", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -14,3 +14,8 @@ def utcnow() -> datetime:
 def isoformat(moment: datetime) -> str:
     """`2025-12-23T10:45:00.000Z`, the seed's format."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> datetime:
+    """The inverse of `isoformat`."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

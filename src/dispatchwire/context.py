@@ -1,10 +1,10 @@
 """The running parts one process shares: settings, database, broker, presence, security."""
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from dispatchwire.alarm import Alarm
 from dispatchwire.auth.security import LoginBrake, Passwords, Tokens
 from dispatchwire.broker import Broker, broker_from_url
 from dispatchwire.db import Database, Publisher, StoredEvent
@@ -24,8 +24,7 @@ class Context:
     tokens: Tokens
     login_brake: LoginBrake
     presence: Presence = field(default_factory=Presence)
-    # Set when this process makes an offer, so the expiry loop re-reads the nearest deadline.
-    deadline_changed: asyncio.Event = field(default_factory=asyncio.Event)
+    alarm: Alarm = field(default_factory=Alarm)  # wakes the expiry loop for a nearer deadline
 
 
 @contextlib.asynccontextmanager

@@ -9,13 +9,12 @@ are found even when the broker is down.
 """
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 
 from sqlalchemy import func, select
 
-from dispatchwire.clock import utcnow
+from dispatchwire.clock import parse_time, utcnow
 from dispatchwire.context import Context
 from dispatchwire.db import StoredEvent, retry_transient
 from dispatchwire.dispatch.models import Assignment
@@ -58,27 +57,25 @@ async def seconds_until_next_deadline(ctx: Context) -> float:
 
 
 def wake_on_offers(ctx: Context) -> None:
-    """Re-read the nearest deadline whenever any process makes an offer."""
+    """Note the deadline of every offer any process makes."""
     def listener(stored: StoredEvent) -> None:
         if stored.type == "new_assignment":
-            ctx.deadline_changed.set()
+            ctx.alarm.note(parse_time(stored.payload["assignment"]["expiresAt"]))
 
     ctx.broker.add_listener(listener)
 
 
 async def run_expiry_loop(ctx: Context) -> None:
     """Run until cancelled; errors are logged and retried, never fatal."""
-    wake = ctx.deadline_changed
     while True:
+        ctx.alarm.awake()  # before reading deadlines: an offer made meanwhile wakes it again
         try:
             if count := await expire_due_offers(ctx):
                 log.info("expired %d offers", count)
-            wake.clear()  # before reading the deadline: an offer made after it sets it again
             delay = await seconds_until_next_deadline(ctx)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("expiry loop failed; retrying in 1 s")
             delay = 1.0
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=delay)
+        await ctx.alarm.sleep(delay)

@@ -30,6 +30,7 @@ from dispatchwire.orders.models import ACTIVE_JOB_STATUSES, Order
 __all__ = [
     "dispatch_for_master",
     "dispatch_order",
+    "dispatch_placed_order",
     "lock_order",
     "lock_orders",
     "make_offer",
@@ -94,7 +95,7 @@ async def make_offer(ctx: Context, uow: UnitOfWork, *, order: Order, master: Mas
     except IntegrityError:  # the partial unique indexes: one pending offer per master and order
         return None
     uow.emit(master.user_id, "new_assignment", {"assignment": offer_payload(offer, order)})
-    uow.after_commit(ctx.deadline_changed.set)
+    uow.after_commit(lambda: ctx.alarm.note(expires_at))
     uow.after_commit(OFFERS_MADE.inc)
     log.info("offer %s: order %s to master %s until %s", offer.id, order.id, master.id,
              isoformat(expires_at))
@@ -143,6 +144,12 @@ async def dispatch_order(ctx: Context, uow: UnitOfWork, *, order_id: int,
     order = await lock_order(uow.session, order_id)
     if order is None or order.status != "new" or await _has_pending_offer(uow.session, order.id):
         return None
+    return await dispatch_placed_order(ctx, uow, order=order, look_again=look_again)
+
+
+async def dispatch_placed_order(ctx: Context, uow: UnitOfWork, *, order: Order,
+                                look_again: bool = True) -> Assignment | None:
+    """Offer an order in `new` with no pending offer, locked or placed in this transaction."""
     for master in await _candidates(uow.session, order, ctx.presence.live_master_ids()):
         if (offer := await make_offer(ctx, uow, order=order, master=master)) is not None:
             return offer
@@ -259,7 +266,8 @@ def _eligible(order: Order) -> Any:
         dlat, dlon = Master.lat - order.lat, (Master.lon - order.lon) * scale
         order_by += [case((Master.lat.is_(None) | Master.lon.is_(None), 1), else_=0),
                      dlat * dlat + dlon * dlon]
-    return query.order_by(*order_by, Master.idle_since.asc().nulls_first(), Master.id)
+    # A master on shift always has `idle_since` (set when the shift starts).
+    return query.order_by(*order_by, Master.idle_since, Master.id)
 
 
 def _escaped(appliance_type: str) -> str:

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dispatchwire.auth.models import User
@@ -14,6 +14,8 @@ class Master(Base):
     """A technician's profile; one per user with the `master` role."""
 
     __tablename__ = "masters"
+    # Dispatch walks the masters on shift, idle longest first, and stops after a few.
+    __table_args__ = (Index("ix_masters_shift_idle", "on_shift", "idle_since", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
@@ -26,7 +28,10 @@ class Master(Base):
     idle_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+    # "unnested": under an order's outer join to its master this renders as a chain of LEFT
+    # JOINs; a nested `LEFT JOIN (masters JOIN users)` makes SQLite materialize the join of
+    # every master, on each read of an order.
+    user: Mapped[User] = relationship(lazy="joined", innerjoin="unnested")  # type: ignore[arg-type]
 
     def takes(self, appliance_type: str) -> bool:
         return not self.specializations or appliance_type in self.specializations

@@ -3,7 +3,9 @@
 import logging
 
 from sqlalchemy import Select, select
+from sqlalchemy.orm.attributes import set_committed_value
 
+from dispatchwire.auth.models import User
 from dispatchwire.auth.service import Actor, require_role
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
@@ -11,7 +13,7 @@ from dispatchwire.db import retry_transient
 from dispatchwire.dispatch.models import Assignment
 from dispatchwire.dispatch.offers import (
     dispatch_for_master,
-    dispatch_order,
+    dispatch_placed_order,
     notify_status,
     redispatch,
     withdraw_offers,
@@ -75,9 +77,12 @@ async def create_order(ctx: Context, *, actor: Actor, data: OrderIn) -> OrderOut
         uow.session.add(order)
         await uow.session.flush()
         log.info("order %s placed by user %s: %s", order.id, actor.user_id, order.appliance_type)
-        await dispatch_order(ctx, uow, order_id=order.id)
+        # No other transaction can see the order yet: nothing to lock, no offer to look for.
+        await dispatch_placed_order(ctx, uow, order=order)
         uow.after_commit(ORDERS_PLACED.inc)
-        order = await uow.session.get_one(Order, order.id, populate_existing=True)
+        # Loaded as they are, without a write: a new order has no master until one accepts.
+        set_committed_value(order, "client", await uow.session.get_one(User, actor.user_id))
+        set_committed_value(order, "master", None)
     return order_out(order)
 
 

@@ -1,0 +1,37 @@
+"""The expiry loop's alarm clock: when it plans to wake, and a way to wake it sooner.
+
+Every offer made (here, or heard from another process) is noted; the loop is woken only when
+the new deadline comes before its planned wake-up. With one timeout for all offers that is
+almost never, so placing an order costs the loop nothing.
+"""
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+
+from dispatchwire.clock import utcnow
+
+__all__ = ["Alarm"]
+
+
+class Alarm:
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self._wake_at: datetime | None = None  # None while the loop is awake
+
+    def note(self, deadline: datetime) -> None:
+        """A deadline was set: wake the loop if it would sleep past it."""
+        if self._wake_at is None or deadline < self._wake_at:
+            self._event.set()
+
+    def awake(self) -> None:
+        """The loop is reading deadlines: any deadline noted from now on wakes it again."""
+        self._wake_at = None
+        self._event.clear()
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep `seconds`, or until a nearer deadline is noted."""
+        self._wake_at = utcnow() + timedelta(seconds=seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout=seconds)
+        self._wake_at = None

@@ -72,7 +72,7 @@ class Cluster:
             port = self.port + 1 + index
             self._spawn(f"node{index + 1}", [sys.executable, "-m", "dispatchwire", "serve",
                                              "--port", str(port), "--demo"], env=env)
-            _wait_for_port(port, within=60)
+            self._wait_for(f"node{index + 1}", port)
         if shutil.which("nginx"):
             self._start_nginx()
 
@@ -112,12 +112,24 @@ class Cluster:
                                           port=self.port))
         self._spawn("nginx", ["nginx", "-p", str(self.root), "-c", str(conf),
                               "-g", "daemon off;"])
-        _wait_for_port(self.port, within=10)
+        self._wait_for("nginx", self.port)
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it
         self.processes.append(subprocess.Popen(command, env=env, stdout=log,
                                                stderr=subprocess.STDOUT))
+
+    def _wait_for(self, name: str, port: int, within: float = 60) -> None:
+        """Until `name` listens on `port`; if it exits first, fail with the end of its log."""
+        process, deadline = self.processes[-1], time.monotonic() + within
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        log = (self.root / f"{name}.log").read_text(errors="replace").strip().splitlines()
+        raise RuntimeError(f"{name} did not start on port {port}:\n  " + "\n  ".join(log[-15:]))
 
     def _pg(self, tool: str, *args: str, check: bool = True) -> None:
         command = [str(self.pg_bin / tool), *args]
@@ -158,17 +170,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int, *, within: float) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port} after {within} s")
 
 
 def main() -> None:

@@ -130,7 +130,22 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> None:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # noise at import
+    _tune_gc()
     uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
+
+
+def _tune_gc() -> None:
+    """Fewer, cheaper collections: a server holds many long-lived objects per socket.
+
+    The objects made at import never die: frozen, no collection walks them again. Young
+    collections run after 20,000 allocations instead of 700, so a storm of connections does
+    not trigger thousands of them.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 10)
 
 
 def _create_admin(settings: Settings, args: argparse.Namespace) -> None:

@@ -22,7 +22,7 @@ MIN_GAP_S = 0.25
 async def refresh_presence(ctx: Context) -> None:
     """Share this process's presence and read every other process's."""
     ttl_s = 3 * ctx.settings.presence_interval_s
-    await ctx.broker.share_presence(ctx.presence.snapshot(), ttl_s=ttl_s)
+    await ctx.broker.share_presence(ctx.presence.snapshot, ttl_s=ttl_s)
     ctx.presence.set_remote(await ctx.broker.cluster_presence())
 
 

@@ -7,7 +7,10 @@ prefers masters with a live socket on any process, and the admin stats count eve
 """
 
 import asyncio
+import math
+import time
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +21,10 @@ from dispatchwire.clock import utcnow
 __all__ = ["ACTIVE_WINDOW", "Presence", "Subscription"]
 
 ACTIVE_WINDOW = timedelta(seconds=90)  # `isActive`: a ping within the last 90 s, as in the seed
+# Dispatch asks for the live masters on every order. The set is kept up to date as sockets
+# subscribe and unsubscribe, and rebuilt at most this often for what time changes (a master
+# whose last ping grows older than the active window).
+LIVE_REBUILD_S = 1.0
 
 
 @dataclass(slots=True)
@@ -39,14 +46,31 @@ class Presence:
         self._remote_connections = 0
         self._remote_live: set[int] = set()
         self.changed = asyncio.Event()  # a subscription came or went: worth sharing soon
+        self._subscribed_here: dict[int, int] = {}  # master id -> its subscribed sockets here
+        self._live: set[int] = set()
+        self._live_at = -math.inf  # monotonic time `_live` was last rebuilt
 
     def subscribe(self, *, socket_id: int, user_id: int, master_id: int) -> None:
+        if (old := self._by_socket.pop(socket_id, None)) is not None:
+            self._forget(old.master_id)
         self._by_socket[socket_id] = Subscription(user_id, master_id, utcnow())
+        self._subscribed_here[master_id] = self._subscribed_here.get(master_id, 0) + 1
+        self._live.add(master_id)
         self.changed.set()
 
     def unsubscribe(self, *, socket_id: int) -> None:
-        if self._by_socket.pop(socket_id, None) is not None:
+        if (sub := self._by_socket.pop(socket_id, None)) is not None:
+            self._forget(sub.master_id)
             self.changed.set()
+
+    def _forget(self, master_id: int) -> None:
+        left = self._subscribed_here[master_id] - 1
+        if left:
+            self._subscribed_here[master_id] = left
+            return
+        del self._subscribed_here[master_id]
+        if master_id not in self._remote_live:
+            self._live.discard(master_id)
 
     def ping(self, *, socket_id: int) -> None:
         if (sub := self._by_socket.get(socket_id)) is not None:
@@ -64,11 +88,14 @@ class Presence:
         """Authenticated sockets in the cluster."""
         return self.connections + self._remote_connections
 
-    def live_master_ids(self) -> set[int]:
-        """Masters with an active subscription now, on this process or another."""
-        now = utcnow()
-        return {s.master_id for s in self._by_socket.values() if s.is_active(now)} \
-            | self._remote_live
+    def live_master_ids(self) -> AbstractSet[int]:
+        """Masters with an active subscription, on this process or another (read-only)."""
+        if time.monotonic() - self._live_at > LIVE_REBUILD_S:
+            now = utcnow()
+            self._live = {s.master_id for s in self._by_socket.values() if s.is_active(now)} \
+                | self._remote_live
+            self._live_at = time.monotonic()
+        return self._live
 
     # -- sharing with the cluster ---------------------------------------------------------
 
@@ -91,6 +118,7 @@ class Presence:
         now = utcnow()
         self._remote, self._remote_connections = remote, connections
         self._remote_live = {s.master_id for s in remote if s.is_active(now)}
+        self._live_at = -math.inf  # rebuilt at the next question
 
 
 def _latest_per_master(subscriptions: Iterable[Subscription]) -> list[Subscription]:

@@ -36,8 +36,9 @@ class Broker(Protocol):
     def add_gap_listener(self, listener: GapListener) -> None:
         """Call `listener` whenever events of other processes may have been lost."""
 
-    async def share_presence(self, snapshot: bytes, *, ttl_s: float) -> None:
-        """Publish this process's presence; it vanishes after `ttl_s` unless shared again."""
+    async def share_presence(self, snapshot: Callable[[], bytes], *, ttl_s: float) -> None:
+        """Publish `snapshot()`, this process's presence (taken only when there is someone to
+        tell); it vanishes after `ttl_s` unless shared again."""
 
     async def cluster_presence(self) -> list[bytes]:
         """The latest presence snapshot of every other live process."""

@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from collections.abc import Callable
 
 from dispatchwire.broker.base import GapListener, Listener
 from dispatchwire.broker.metrics import BROKER_CONNECTED
@@ -32,7 +33,7 @@ class MemoryBroker:
     def add_gap_listener(self, listener: GapListener) -> None:
         return None  # nothing is ever lost in one process
 
-    async def share_presence(self, snapshot: bytes, *, ttl_s: float) -> None:
+    async def share_presence(self, snapshot: Callable[[], bytes], *, ttl_s: float) -> None:
         return None  # there is no other process to tell
 
     async def cluster_presence(self) -> list[bytes]:

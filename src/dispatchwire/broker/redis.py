@@ -86,8 +86,8 @@ class RedisBroker:
     def add_gap_listener(self, listener: GapListener) -> None:
         self._gap_listeners.append(listener)
 
-    async def share_presence(self, snapshot: bytes, *, ttl_s: float) -> None:
-        await self._redis.set(PRESENCE_PREFIX + self.node_id, snapshot, px=int(ttl_s * 1000))
+    async def share_presence(self, snapshot: Callable[[], bytes], *, ttl_s: float) -> None:
+        await self._redis.set(PRESENCE_PREFIX + self.node_id, snapshot(), px=int(ttl_s * 1000))
 
     async def cluster_presence(self) -> list[bytes]:
         keys = [key async for key in self._redis.scan_iter(match=PRESENCE_PREFIX + "*")

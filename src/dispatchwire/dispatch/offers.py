@@ -11,6 +11,7 @@ numbered at commit. Whatever changes an offer locks its order first.
 import logging
 import math
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -229,7 +230,8 @@ async def _is_free(session: AsyncSession, master_id: int) -> bool:
     ))
 
 
-async def _candidates(session: AsyncSession, order: Order, live: set[int]) -> list[Row[Any]]:
+async def _candidates(session: AsyncSession, order: Order, live: AbstractSet[int]
+                      ) -> list[Row[Any]]:
     """The best eligible masters for `order`, best first (see `rank_masters`).
 
     The database filters and orders by everything but the live socket, which only this

@@ -2,6 +2,7 @@
 
 import math
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
@@ -36,7 +37,7 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def rank_masters(masters: Iterable[C], *, lat: float | None, lon: float | None,
-                 live: set[int]) -> list[C]:
+                 live: AbstractSet[int]) -> list[C]:
     """Best first: a live subscribed socket, then nearest (both located), then idle longest."""
 
     def key(master: C) -> tuple[bool, float, datetime, int]:

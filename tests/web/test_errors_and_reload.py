@@ -42,6 +42,7 @@ async def test_api_errors_are_shown_clearly(pages: Pages, api: Api,
     # The admin's page is stale (it refreshes every 60 s here) when the order changes: 409.
     admin_page = await pages.open(server.url, "/admin", query="refreshS=60")
     await login(admin_page, "admin@example.com", "admin-demo-1")
+    await expect(admin_page.locator("#app-view")).to_be_visible()  # logged in before the reload
     admin = await api.login("admin@example.com", "admin-demo-1")
     order = await api.order(admin["token"], "nobody_repairs_this")
     await admin_page.reload()

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint cluster clean
+.PHONY: install run test lint cluster bench bench-profile clean
 
 install: $(STAMP)
 
@@ -20,6 +20,22 @@ run: install
 # Three nodes on PostgreSQL + Redis behind nginx, from the installed binaries (Ctrl-C stops).
 cluster: install
 	$(BIN)/python deploy/cluster/cluster.py $(CLUSTER_ARGS)
+
+# The benchmark beside the seed's Node stack (~3 minutes; options in docs/performance.md).
+PEER := bench/peers/node-seed
+bench: $(VENV)/.bench-installed $(PEER)/node_modules/.package-lock.json
+	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-profile: $(VENV)/.bench-installed
+	$(BIN)/python -m bench --profile $(BENCH_ARGS)
+
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+$(PEER)/node_modules/.package-lock.json: $(PEER)/package-lock.json
+	cd $(PEER) && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)
 
 test: install lint
 	$(BIN)/pytest

@@ -1,0 +1,165 @@
+"""Scenario "delivery": the gateway's own ceiling, with the database out of the way.
+
+dispatchwire has no internal trigger, but it has a path on which events reach sockets without a
+database read: the Redis broker, which carries every process's stored events to the others. The
+server runs with `DISPATCHWIRE_BROKER_URL=redis://...`, and the generator publishes events on the
+broker's channel as another process would: `new_assignment` frames of a real offer's size, with
+each master's next `eventId`, which the gateway writes straight to the socket. The peer gets the
+same messages through a small RESP subscriber (trigger.js). The frames sent in one 1 ms tick go
+in one message; latency runs from the tick's intended time to the frame's arrival.
+"""
+
+import asyncio
+import sqlite3
+import time
+from collections import deque
+from typing import Any, cast
+
+import orjson
+
+from bench.dispatch import GIVE_UP_AFTER_S, Step
+from bench.procs import rss_bytes
+from bench.rig import Rig
+from bench.stats import summarize
+from bench.waits import until
+
+__all__ = ["Publisher", "run_delivery"]
+
+CHANNEL = b"dispatchwire:events"
+TICK_S = 0.001
+DRAIN_S = 3.0
+WHEN = "2026-11-25T22:59:11.633Z"
+
+
+class Publisher(asyncio.Protocol):
+    """PUBLISH over a raw RESP connection; the replies (subscriber counts) are ignored."""
+
+    transport: asyncio.Transport
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        return None
+
+    def publish(self, payload: bytes) -> None:
+        self.transport.write(b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
+                             % (len(CHANNEL), CHANNEL, len(payload), payload))
+
+    @classmethod
+    async def connect(cls, port: int) -> "Publisher":
+        _, publisher = await asyncio.get_running_loop().create_connection(cls, "127.0.0.1", port)
+        return publisher
+
+
+class _Deliveries:
+    """The sink: which socket each frame was meant for, and when it was due and arrived."""
+
+    def __init__(self) -> None:
+        self.due: dict[int, float] = {}
+        self.target: dict[int, int] = {}
+        self.arrived: dict[int, float] = {}
+        self.misrouted = 0
+        self.duplicates = 0
+        self.waiting: deque[int] = deque()
+
+    def on_offer(self, index: int, assignment: dict[str, Any], at: float) -> None:
+        seq = assignment["id"]
+        if seq in self.arrived:
+            self.duplicates += 1
+        elif self.target.get(seq) != index:
+            self.misrouted += 1
+        else:
+            self.arrived[seq] = at
+
+    def oldest_wait(self, now: float) -> float:
+        while self.waiting and self.waiting[0] in self.arrived:
+            self.waiting.popleft()
+        return now - self.due[self.waiting[0]] if self.waiting else 0.0
+
+
+def _event(rig: Rig, seq: int, index: int, event_id: int) -> list[Any]:
+    assignment = {"id": seq, "orderId": seq, "applianceType": "washing_machine",
+                  "problem": f"Drum does not spin #{seq}", "address": "12 Baker St",
+                  "expiresAt": WHEN, "createdAt": WHEN}
+    return [rig.plan.master_user(index), event_id, "new_assignment",
+            {"assignment": assignment}, time.time()]
+
+
+def next_event_ids(rig: Rig) -> list[int]:
+    """Each master's newest stored eventId: the gateway's cursor, which live events follow."""
+    if rig.system != "dispatchwire":
+        return list(rig.fleet.last_event)
+    with sqlite3.connect(f"file:{rig.database}?mode=ro", uri=True) as conn:
+        newest = dict(conn.execute("SELECT id, last_event_id FROM users"))
+    conn.close()
+    return [int(newest[rig.plan.master_user(i)]) for i in range(rig.fleet.n)]
+
+
+async def run_step(rig: Rig, publisher: Publisher, rate: int, duration_s: float,
+                   event_ids: list[int]) -> Step:
+    step = Step(rate=rate, planned_s=duration_s)
+    sink = _Deliveries()
+    rig.fleet.sink = sink
+    meters = rig.meters()
+    n = rig.fleet.n
+    total = max(1, round(rate * duration_s))
+    start = time.perf_counter()
+    while step.sent < total:
+        now = time.perf_counter()
+        due = min(total, int((now - start) * rate) + 1)
+        events = []
+        while step.sent < due:
+            seq, index = rig.next_seq, rig.next_seq % n
+            event_ids[index] += 1
+            events.append(_event(rig, seq, index, event_ids[index]))
+            sink.due[seq], sink.target[seq] = start + step.sent / rate, index
+            sink.waiting.append(seq)
+            rig.next_seq += 1
+            step.sent += 1
+        if events:
+            publisher.publish(orjson.dumps({"node": "bench", "events": events}))
+        if sink.oldest_wait(now) > GIVE_UP_AFTER_S:
+            step.gave_up = True
+            break
+        await asyncio.sleep(TICK_S)
+    step.sending_s = time.perf_counter() - start
+    step.server_cpu_pct = meters.server.percent()
+    step.generator_cpu_pct = meters.generator.percent()
+    step.throughput_per_s = round(len(sink.arrived) / step.sending_s, 1)
+    step.max_stall_ms = rig.canary.window()
+    step.gc_max_ms, step.gc_full = rig.gc_pauses(meters).values()
+    await until(lambda: len(sink.arrived) + sink.misrouted >= step.sent, DRAIN_S)
+    latencies = [sink.arrived[seq] - sink.due[seq] for seq in sink.arrived]
+    step.placed, step.offers = step.sent, len(sink.arrived)
+    step.lost = step.sent - len(sink.arrived) - sink.misrouted
+    step.misrouted, step.duplicates = sink.misrouted, sink.duplicates
+    step.latency = summarize(latencies)
+    step.latencies_ms = [round(x * 1000, 3) for x in latencies]
+    step.server_rss_mib = round(rss_bytes(rig.server.pid) / 2**20, 1)
+    p99 = step.latency["p99_ms"]
+    step.held = (not step.gave_up and step.lost == 0 and step.misrouted == 0
+                 and p99 is not None and p99 <= rig.options.p99_limit_ms)
+    return step
+
+
+async def run_delivery(rig: Rig, redis_port: int, say: Any) -> list[Step]:
+    """Climb the delivery rates until a step fails."""
+    publisher = await Publisher.connect(redis_port)
+    event_ids = next_event_ids(rig)
+    steps: list[Step] = []
+    try:
+        for rate in rig.options.delivery_rates:
+            step = await run_step(rig, publisher, rate, rig.options.delivery_step_s, event_ids)
+            steps.append(step)
+            lat = step.latency
+            say(f"  {rig.system} delivery {rate}/s: {'held' if step.held else 'FAILED'}; "
+                f"p50 {lat['p50_ms']} p99 {lat['p99_ms']} max {lat['max_ms']} ms; "
+                f"lost {step.lost}, misrouted {step.misrouted}; server CPU "
+                f"{step.server_cpu_pct}%, generator CPU {step.generator_cpu_pct}%, "
+                f"max stall {step.max_stall_ms} ms")
+            if not step.held:
+                break
+    finally:
+        publisher.transport.close()
+    return steps

@@ -1,0 +1,71 @@
+"""Everything a scenario drives for one system: its server, the masters, the client pool."""
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.canary import Canary
+from bench.fleet import Fleet
+from bench.httppool import HttpPool
+from bench.options import Options
+from bench.procs import CpuMeter
+from bench.seed import Plan
+from bench.servers import Server
+
+__all__ = ["Meters", "Rig"]
+
+
+@dataclass
+class Rig:
+    system: str  # "dispatchwire" or "peer"
+    options: Options
+    plan: Plan
+    database: Path
+    server: Server
+    fleet: Fleet
+    pool: HttpPool
+    canary: Canary
+    client_tokens: list[str] = field(default_factory=list)
+    source: Path | None = None  # dispatchwire's src/ when not the installed one (--ref)
+    gc_log: Path | None = None  # dispatchwire's GC timings (bench/server_probe.py)
+    next_seq: int = 1  # order numbers run on across steps and scenarios
+    sql_per_message: list[tuple[str, float]] = field(default_factory=list)  # when profiling
+
+    def offers_by_id(self, assignment_ids: list[int]) -> dict[int, int]:
+        """assignment id -> master id, as the server stored them (read-only, beside it)."""
+        found: dict[int, int] = {}
+        with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True) as conn:
+            for start in range(0, len(assignment_ids), 500):
+                chunk = assignment_ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(conn.execute(
+                    f"SELECT id, master_id FROM assignments WHERE id IN ({marks})", chunk))
+        conn.close()
+        return found
+
+    def meters(self) -> "Meters":
+        """Start measuring the server's and the generator's CPU, and the canary's stalls."""
+        self.canary.window()
+        return Meters(CpuMeter(self.server.pid).start(), CpuMeter(os.getpid()).start(),
+                      time.time())
+
+    def gc_pauses(self, meters: "Meters") -> dict[str, float | int | None]:
+        """The server's longest GC pause (ms) and its full collections since `meters`."""
+        if self.gc_log is None or not self.gc_log.exists():
+            return {"gc_max_ms": None, "gc_full": None}
+        longest, full = 0.0, 0
+        for line in self.gc_log.read_text().splitlines():
+            when, generation, ms = line.split()
+            if float(when) >= meters.since:
+                longest = max(longest, float(ms))
+                full += generation == "2"
+        return {"gc_max_ms": longest, "gc_full": full}
+
+
+@dataclass
+class Meters:
+    server: CpuMeter
+    generator: CpuMeter
+    since: float  # wall clock, to match the GC log

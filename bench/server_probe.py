@@ -1,0 +1,72 @@
+"""`dispatchwire serve` with probes for the benchmark: GC pauses, and SQL statements.
+
+The benchmark starts dispatchwire's server as `python -m bench.server_probe serve ...`: the same
+command and code, plus
+- with BENCH_GC_LOG: a `gc.callbacks` hook that appends one line per full (generation 2)
+  collection, and per any collection of 5 ms or more, to that file:
+  `<unix time> <generation> <milliseconds>`, so that the loop stalls the canary sees can be
+  told apart (a full collection, or the application's own work);
+- with BENCH_SQL_LOG (profiling only): a SQLAlchemy event counting every statement sent to the
+  database, by its text, and every commit, written to that file as JSON twice a second, so that
+  the profile can say how many round-trips an order costs.
+"""
+
+import gc
+import json
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+SLOW_MS = 5.0
+
+
+def _install(path: str) -> None:
+    log = open(path, "a", buffering=1)  # noqa: SIM115 - open for the life of the process
+    started = [0.0]
+
+    def timed(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        ms = (time.perf_counter() - started[0]) * 1000
+        if info["generation"] == 2 or ms >= SLOW_MS:
+            log.write(f"{time.time():.3f} {info['generation']} {ms:.1f}\n")
+
+    gc.callbacks.append(timed)
+
+
+def _count_statements(path: str) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    counts: Counter[str] = Counter()
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def statement(_conn: Any, _cursor: Any, text: str, *_args: Any) -> None:
+        counts[" ".join(text.split())[:100]] += 1
+
+    @event.listens_for(Engine, "commit")
+    def commit(_conn: Any) -> None:
+        counts["COMMIT"] += 1
+
+    def dump_forever() -> None:
+        while True:
+            time.sleep(0.5)
+            with open(path + ".tmp", "w") as out:
+                json.dump(dict(counts), out)
+            os.replace(path + ".tmp", path)
+
+    threading.Thread(target=dump_forever, daemon=True, name="bench-sql-counts").start()
+
+
+if __name__ == "__main__":
+    if os.environ.get("BENCH_GC_LOG"):
+        _install(os.environ["BENCH_GC_LOG"])
+    if os.environ.get("BENCH_SQL_LOG"):
+        _count_statements(os.environ["BENCH_SQL_LOG"])
+    from dispatchwire.cli import main
+
+    main(sys.argv[1:])

@@ -1,0 +1,106 @@
+"""The figures per scenario and system, drawn from a run's raw steps (latest.json's body)."""
+
+from typing import Any
+
+__all__ = ["ROWS", "summarize_run"]
+
+# (scenario, key, label) of each row of the side-by-side table.
+ROWS: list[tuple[str, str, str]] = [
+    ("dispatch", "rate_per_s", "dispatch: highest rate held, orders/s"),
+    ("dispatch", "p50_ms", "dispatch: p50 at that rate (none held: last step), ms"),
+    ("dispatch", "p99_ms", "dispatch: p99 at that rate (none held: last step), ms"),
+    ("dispatch", "max_ms", "dispatch: max at that rate (none held: last step), ms"),
+    ("dispatch", "lost", "dispatch: offers lost (whole ladder)"),
+    ("dispatch", "misrouted", "dispatch: offers misrouted (whole ladder)"),
+    ("dispatch", "saturation_per_s", "dispatch: most offers/s delivered (any step)"),
+    ("dispatch", "server_cpu_pct", "dispatch: server CPU at that rate, %"),
+    ("dispatch", "server_rss_mib", "dispatch: server RSS, MiB"),
+    ("dispatch", "max_stall_ms", "dispatch: longest loop stall at that rate, ms"),
+    ("dispatch", "gc_max_ms", "dispatch: longest GC pause at that rate, ms"),
+    ("dispatch", "generator_cpu_pct", "dispatch: generator CPU, top step, %"),
+    ("memory", "kib_per_connection", "memory: KiB per subscribed connection"),
+    ("memory", "rss_idle_mib", "memory: server RSS idle, MiB"),
+    ("memory", "rss_connected_mib", "memory: server RSS with N subscribed, MiB"),
+    ("memory", "connect_s", "memory: N masters connected and subscribed in, s"),
+    ("connect_storm", "subscribed", "storm: masters resubscribed within the timeout"),
+    ("connect_storm", "resubscribed_s", "storm: all resubscribed after restart, s"),
+    ("connect_storm", "from_sigterm_s", "storm: all resubscribed after SIGTERM, s"),
+    ("connect_storm", "max_stall_ms", "storm: longest loop stall, ms"),
+    ("connect_storm", "gc_max_ms", "storm: longest GC pause, ms"),
+    ("connect_storm", "lost", "storm: offers lost"),
+    ("connect_storm", "server_cpu_pct", "storm: server CPU while reconnecting, %"),
+    ("delivery", "rate_per_s", "delivery: ceiling, messages/s"),
+    ("delivery", "p50_ms", "delivery: p50 at the ceiling (none held: last step), ms"),
+    ("delivery", "p99_ms", "delivery: p99 at the ceiling (none held: last step), ms"),
+    ("delivery", "max_ms", "delivery: max at the ceiling (none held: last step), ms"),
+    ("delivery", "lost", "delivery: messages lost (whole ladder)"),
+    ("delivery", "server_cpu_pct", "delivery: server CPU at the ceiling, %"),
+    ("delivery", "max_stall_ms", "delivery: longest loop stall at the ceiling, ms"),
+    ("delivery", "gc_max_ms", "delivery: longest GC pause at the ceiling, ms"),
+    ("delivery", "generator_cpu_pct", "delivery: generator CPU, top step, %"),
+]
+
+STEP_KEYS = ("rate", "held", "gave_up", "sent", "placed", "offers", "lost", "misrouted",
+             "duplicates", "throughput_per_s", "server_cpu_pct", "server_rss_mib",
+             "generator_cpu_pct", "max_stall_ms", "gc_max_ms", "gc_full", "http_errors",
+             "cancel_errors", "dropped")
+
+
+def _step(raw: dict[str, Any]) -> dict[str, Any]:
+    step = {key: raw[key] for key in STEP_KEYS if key in raw}
+    step.update({key: raw["latency"].get(key) for key in ("p50_ms", "p99_ms", "max_ms")})
+    return step
+
+
+def _ladder(raw_steps: list[dict[str, Any]], memory: dict[str, Any]) -> dict[str, Any]:
+    """A ladder's figures: those of the highest step that held, and totals over all steps."""
+    steps = [_step(raw) for raw in raw_steps]
+    held = [step for step in steps if step["held"]]
+    top = max(held, key=lambda step: step["rate"]) if held else None
+    shown = top or (steps[-1] if steps else {})
+    return {
+        "connections": memory.get("connections"),
+        "rate_per_s": top["rate"] if top else 0,
+        "p50_ms": shown.get("p50_ms"), "p99_ms": shown.get("p99_ms"),
+        "max_ms": shown.get("max_ms"),
+        "lost": sum(step["lost"] for step in steps),
+        "misrouted": sum(step["misrouted"] for step in steps),
+        "saturation_per_s": max((step["throughput_per_s"] for step in steps), default=None),
+        "kib_per_connection": memory.get("kib_per_connection"),
+        "server_cpu_pct": shown.get("server_cpu_pct"),
+        "server_rss_mib": shown.get("server_rss_mib"),
+        "max_stall_ms": shown.get("max_stall_ms"),
+        "gc_max_ms": shown.get("gc_max_ms"),
+        "generator_cpu_pct": max((step["generator_cpu_pct"] for step in steps), default=None),
+        "held_any": top is not None,
+        "steps": steps,
+    }
+
+
+def _storm(raw: dict[str, Any], memory: dict[str, Any]) -> dict[str, Any]:
+    """The storm's figures; p50/p99/max are each master's time to resubscribe, from ready."""
+    per_master = raw.get("per_master_ms", {})
+    return {"kib_per_connection": memory.get("kib_per_connection"), **raw,
+            "p50_ms": per_master.get("p50_ms"), "p99_ms": per_master.get("p99_ms"),
+            "max_ms": per_master.get("max_ms"),
+            "rate_per_s": round(raw["connections"] / raw["resubscribed_s"], 1)
+            if raw.get("resubscribed_s") else None}
+
+
+def summarize_run(results: dict[str, Any]) -> dict[str, Any]:
+    scenarios: dict[str, dict[str, Any]] = {}
+    for system, raw in results["systems"].items():
+        memory = raw.get("memory", {})
+        scenarios.setdefault("memory", {})[system] = memory
+        if "dispatch" in raw:
+            scenarios.setdefault("dispatch", {})[system] = _ladder(raw["dispatch"], memory)
+        if "storm" in raw:
+            scenarios.setdefault("connect_storm", {})[system] = _storm(raw["storm"], memory)
+        if "delivery" in raw:
+            delivery = _ladder(raw["delivery"], memory)
+            delivery["reconnect_s"] = raw.get("delivery_reconnect_s")
+            scenarios.setdefault("delivery", {})[system] = delivery
+    keys = ("generated_at", "duration_s", "dispatchwire_source", "machine", "load_before",
+            "load_after", "generator_pinned", "options")
+    return {**{key: results.get(key) for key in keys}, "scenarios": scenarios,
+            "run_s": {system: raw.get("run_s") for system, raw in results["systems"].items()}}

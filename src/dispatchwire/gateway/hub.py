@@ -37,6 +37,10 @@ __all__ = ["Hub"]
 log = logging.getLogger(__name__)
 
 PAGE = 500  # stored events read at a time
+# Database reads for sockets (auth, resume, catch-up) at a time. Beyond this they wait here, in
+# order, rather than in the connection pool, where a reconnect storm of thousands would time
+# out and starve the HTTP requests.
+CONCURRENT_READS = 8
 USERS_PER_QUERY = 500  # newest event ids read at a time when catching up after a broker gap
 RECONNECT_MEMORY_S = 600.0  # how long a dropped user is remembered for the reconnect metric
 
@@ -47,6 +51,7 @@ class Hub:
         self._by_user: dict[int, list[Connection]] = {}
         self._dropped_at: dict[int, float] = {}  # user id -> when its last socket dropped
         self._catch_ups: set[asyncio.Task[None]] = set()
+        self.reads = asyncio.Semaphore(CONCURRENT_READS)
         ctx.broker.add_listener(self.deliver)
         ctx.broker.add_gap_listener(self._on_broker_gap)
 
@@ -125,7 +130,7 @@ class Hub:
             user_ids = list(self._by_user)
             for start in range(0, len(user_ids), USERS_PER_QUERY):
                 users = user_ids[start:start + USERS_PER_QUERY]
-                async with self._ctx.db.session() as session:
+                async with self.reads, self._ctx.db.session() as session:
                     newest = dict((await session.execute(
                         select(User.id, User.last_event_id).where(User.id.in_(users)))).all())
                 for user_id, last in newest.items():
@@ -145,14 +150,17 @@ class Hub:
     async def start_from_now(self, conn: Connection) -> None:
         """Put a socket that asked for no replay at its user's newest event, then go live."""
         assert conn.user_id is not None
-        async with self._ctx.db.session() as session:
+        async with self.reads, self._ctx.db.session() as session:
             conn.cursor = await last_event_id(session, user_id=conn.user_id)
-        self.start_sync(conn, replay=False)
+        if conn.dirty:  # an event came during the read: it may follow the cursor, read it
+            self.start_sync(conn, replay=False)
+        else:  # nothing can have slipped by: live from the cursor on
+            conn.syncing = False
 
     async def resume(self, conn: Connection, *, after: int) -> None:
         """Replay every stored event after `after` (clamped to the newest), then go live."""
         assert conn.user_id is not None
-        async with self._ctx.db.session() as session:
+        async with self.reads, self._ctx.db.session() as session:
             newest = await last_event_id(session, user_id=conn.user_id)
         if after > newest:  # an id this database never gave out: start from now
             log.warning("user %s resumed after event %s, but its newest is %s",
@@ -174,7 +182,7 @@ class Hub:
         within = self._ctx.settings.ws_send_timeout_s
         while not conn.closing:
             conn.dirty = False
-            async with self._ctx.db.session() as session:
+            async with self.reads, self._ctx.db.session() as session:
                 events = await list_events(session, user_id=conn.user_id, after=conn.cursor,
                                            limit=PAGE)
             for stored in events:

@@ -160,7 +160,8 @@ class _Session:
             self._refuse("token is missing")
             return
         try:
-            actor = await authenticate(self.ctx, token=message.token)
+            async with self.hub.reads:
+                actor = await authenticate(self.ctx, token=message.token)
             # Read after the user lookup: a token may run out while the database answers.
             expires_at = self.ctx.tokens.expires_at(message.token)
         except Unauthorized as exc:

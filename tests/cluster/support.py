@@ -16,6 +16,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import TEST_SECRET
+from tests.conftest import Person as User  # a user of the API, with a token
 from tests.gateway.asyncapi import check_frame
 from tests.redis import RedisServer
 from tests.server import ServerProcess
@@ -23,17 +24,6 @@ from tests.server import ServerProcess
 __all__ = ["Cluster", "User", "UserApp", "replay"]
 
 PRESENCE_INTERVAL_S = 0.3
-
-
-@dataclass
-class User:
-    id: int
-    token: str
-    master_id: int | None = None
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
 
 
 class Cluster:
@@ -87,7 +77,8 @@ class Cluster:
         body = {"email": f"{role}{self._seq}@example.com", "password": "correct horse battery",
                 "name": f"{role} {self._seq}", "role": role, **fields}
         data = await self.call("POST", "/api/auth/register", json=body, expect=201)
-        return User(data["user"]["id"], data["token"], data["user"].get("masterId"))
+        return User(data["user"]["id"], body["email"], role, data["token"],
+                    data["user"].get("masterId"))
 
     async def admin(self) -> User:
         """An admin, created by the `create-admin` command against the shared database."""
@@ -98,7 +89,7 @@ class Cluster:
         assert await proc.wait() == 0
         data = await self.call("POST", "/api/auth/login",
                                json={"email": email, "password": password})
-        return User(data["user"]["id"], data["token"])
+        return User(data["user"]["id"], email, "admin", data["token"])
 
     async def master(self) -> User:
         master = await self.register("master", specializations=[])

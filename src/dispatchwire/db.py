@@ -12,15 +12,17 @@ BEGIN IMMEDIATE, while reads proceed alongside them on their own connections (WA
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, event, text
+from sqlalchemy import DateTime, event, make_url, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -35,6 +37,9 @@ from tenacity import (
     stop_after_attempt,
     wait_random_exponential,
 )
+
+from dispatchwire import sqlite_driver
+from dispatchwire.sql import PostgresSql, Sql, SqliteSql
 
 __all__ = ["Base", "Database", "PendingEvent", "UTCDateTime", "UnitOfWork", "is_transient",
            "retry_transient"]
@@ -90,15 +95,19 @@ class StoredEvent:
         return {"type": self.type, "eventId": self.event_id, **self.payload}
 
 
-EventStore = Callable[[AsyncSession, list[PendingEvent]], Awaitable[list[StoredEvent]]]
+EventStore = Callable[[Sql, list[PendingEvent]], Awaitable[list[StoredEvent]]]
 Publisher = Callable[[list[StoredEvent]], Awaitable[None]]
 
 
 @dataclass
 class UnitOfWork:
-    """One write transaction: its session, the events it emits, what runs after its commit."""
+    """One write transaction: its session, the events it emits, what runs after its commit.
+
+    `sql` runs hand-written SQL on the session's own connection, in the same transaction.
+    """
 
     session: AsyncSession
+    sql: Sql
     events: list[PendingEvent] = field(default_factory=list)
     callbacks: list[Callable[[], None]] = field(default_factory=list)
     follow_ups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -135,6 +144,7 @@ class Database:
         if not self.is_sqlite:
             return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20,
                                        pool_pre_ping=True)
+        url = make_url(url).set(drivername=sqlite_driver.DRIVER).render_as_string(False)
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         _configure_sqlite(engine, begin="BEGIN IMMEDIATE" if immediate else "BEGIN")
         return engine
@@ -146,13 +156,19 @@ class Database:
             yield session
 
     @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[Sql]:
+        """Plain SQL for reads of one statement each (no transaction around them)."""
+        async with self.engine.connect() as conn:
+            yield await _sql(conn)
+
+    @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[UnitOfWork]:
         """A write transaction; its events are stored with it and published after it."""
         async with (self._write_lock or contextlib.nullcontext(), self._writes() as session,
                     session.begin()):
-            uow = UnitOfWork(session)
+            uow = UnitOfWork(session, await _sql(await session.connection()))
             yield uow
-            stored = await self._store_events(session, uow.events) if uow.events else []
+            stored = await self._store_events(uow.sql, uow.events) if uow.events else []
         for callback in uow.callbacks:
             callback()
         if stored and self.publisher is not None:
@@ -171,6 +187,14 @@ class Database:
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
+
+
+async def _sql(conn: AsyncConnection) -> Sql:
+    if conn.dialect.name == "sqlite":  # the driver runs on this thread: use it directly
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        return SqliteSql(raw)
+    return PostgresSql(conn)
 
 
 def _configure_sqlite(engine: AsyncEngine, *, begin: str) -> None:

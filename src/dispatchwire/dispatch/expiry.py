@@ -37,8 +37,8 @@ async def expire_due_offers(ctx: Context, *, now: datetime | None = None) -> int
     while True:
         async with ctx.db.transaction() as uow:
             moment = now or utcnow()
-            expired = await withdraw_offers(uow, where=Assignment.expires_at <= moment,
-                                            status="expired", now=moment, limit=BATCH)
+            expired = await withdraw_offers(uow, due_by=moment, status="expired", now=moment,
+                                            limit=BATCH)
             await redispatch(ctx, uow, expired)
         total += len(expired)
         if len(expired) < BATCH:

@@ -1,7 +1,9 @@
 """The dispatch core: making, withdrawing and re-making offers inside a unit of work.
 
 Every function here runs in the caller's transaction, so a change and the offers and events it
-causes commit together or not at all.
+causes commit together or not at all. This is the hot path of every order, so it speaks plain
+SQL (`dispatchwire.sql`) on the transaction's connection; the session's pending changes are
+flushed first, so the SQL sees what the caller changed through the ORM.
 
 Lock order, to keep concurrent transactions on PostgreSQL from deadlocking: a master's row,
 then orders (several in id order), then their offers; users' rows last, when events are
@@ -12,40 +14,36 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
-
-from sqlalchemy import ColumnElement, Row, String, case, cast, exists, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any, NamedTuple, Protocol
 
 from dispatchwire.clock import isoformat, utcnow
 from dispatchwire.context import Context
 from dispatchwire.db import UnitOfWork
-from dispatchwire.dispatch.models import Assignment
 from dispatchwire.dispatch.selection import rank_masters
-from dispatchwire.masters.models import Master
 from dispatchwire.metrics import OFFERS_MADE, OFFERS_RESOLVED
-from dispatchwire.orders.models import ACTIVE_JOB_STATUSES, Order
+from dispatchwire.sql import Sql
 
 __all__ = [
+    "Offer",
+    "OfferedOrder",
+    "OrderFacts",
     "dispatch_for_master",
     "dispatch_order",
     "dispatch_placed_order",
-    "lock_order",
     "lock_orders",
     "make_offer",
     "notify_status",
-    "offer_payload",
     "redispatch",
     "withdraw_offers",
 ]
 
 log = logging.getLogger(__name__)
 
-REFUSED = ("rejected", "expired")  # a master who refused an order is not asked again
 CANDIDATES = 64  # the best eligible masters read per order, ranked exactly here
 LIVE_IN_LIST = 256  # up to this many live masters are looked up by id first
+WAITING_ORDERS = 20  # waiting orders a free master is matched against, oldest first
 
 
 class MasterRef(Protocol):
@@ -57,101 +55,169 @@ class MasterRef(Protocol):
     def user_id(self) -> int: ...
 
 
-def offer_payload(assignment: Assignment, order: Order) -> dict[str, object]:
+class OfferedOrder(Protocol):
+    """What an offer tells a master about its order: an `Order`, or an `OrderFacts`."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def appliance_type(self) -> str: ...
+    @property
+    def problem(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def lat(self) -> float | None: ...
+    @property
+    def lon(self) -> float | None: ...
+
+
+class OrderFacts(NamedTuple):
+    id: int
+    appliance_type: str
+    problem: str
+    address: str
+    lat: float | None
+    lon: float | None
+
+
+class MasterFacts(NamedTuple):
+    id: int
+    user_id: int
+    specializations: list[str]
+    lat: float | None
+    lon: float | None
+    idle_since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    id: int
+    order_id: int
+    master_id: int
+    created_at: datetime
+    expires_at: datetime
+
+
+# Shared conditions, as SQL over `masters m` and `orders o`.
+_FREE = ("NOT EXISTS (SELECT 1 FROM assignments a WHERE a.master_id = m.id"
+         " AND a.status = 'pending')"
+         " AND NOT EXISTS (SELECT 1 FROM orders j WHERE j.master_id = m.id"
+         " AND j.status IN ('assigned', 'in_progress'))")
+_NOT_REFUSED = ("NOT EXISTS (SELECT 1 FROM assignments r WHERE r.master_id = {master}"
+                " AND r.order_id = {order} AND r.status IN ('rejected', 'expired'))")
+_MATCHING = ("(CAST(m.specializations AS VARCHAR) = '[]'"
+             " OR CAST(m.specializations AS VARCHAR) LIKE :pattern ESCAPE '\\')")
+_ORDER = "SELECT o.id, o.appliance_type, o.problem, o.address, o.lat, o.lon FROM orders o"
+_PENDING_OF_ORDER = "SELECT id FROM assignments WHERE order_id = :order_id AND status = 'pending'"
+_INSERT_OFFER = (
+    "INSERT INTO assignments (order_id, master_id, status, created_at, expires_at)"
+    " VALUES (:order_id, :master_id, 'pending', :created_at, :expires_at)"
+    " ON CONFLICT DO NOTHING RETURNING id"
+)
+
+
+def offer_payload(offer: Offer, order: OfferedOrder) -> dict[str, object]:
     """The `assignment` object of `new_assignment`: basic information only."""
     return {
-        "id": assignment.id, "orderId": order.id, "applianceType": order.appliance_type,
+        "id": offer.id, "orderId": order.id, "applianceType": order.appliance_type,
         "problem": order.problem, "address": order.address,
-        "expiresAt": isoformat(assignment.expires_at),
-        "createdAt": isoformat(assignment.created_at),
+        "expiresAt": isoformat(offer.expires_at), "createdAt": isoformat(offer.created_at),
     }
 
 
-async def lock_orders(session: AsyncSession, order_ids: Iterable[int]) -> None:
-    """Lock orders' rows, in id order, until the transaction ends (PostgreSQL)."""
-    await session.execute(
-        select(Order.id).where(Order.id.in_(set(order_ids))).order_by(Order.id).with_for_update()
-    )
+async def lock_orders(sql: Sql, order_ids: Iterable[int]) -> None:
+    """Lock orders' rows, in id order, until the transaction ends (PostgreSQL).
+
+    SQLite has one writer at a time and no row locks: nothing to do there.
+    """
+    if sql.locks_rows:
+        await sql.rows(f"SELECT id FROM orders WHERE id IN ({_ints(order_ids)}) ORDER BY id"
+                       f"{sql.for_update()}")
 
 
-async def lock_order(session: AsyncSession, order_id: int) -> Order | None:
-    """Load an order and lock its row until the transaction ends (PostgreSQL)."""
-    return await session.scalar(
-        select(Order).where(Order.id == order_id)
-        .with_for_update(of=Order).execution_options(populate_existing=True)
-    )
-
-
-async def make_offer(ctx: Context, uow: UnitOfWork, *, order: Order, master: MasterRef,
-                     now: datetime | None = None) -> Assignment | None:
+async def make_offer(ctx: Context, uow: UnitOfWork, *, order: OfferedOrder, master: MasterRef,
+                     now: datetime | None = None) -> Offer | None:
     """Offer `order` to `master`; None if a concurrent transaction gave either an offer first."""
     now = now or utcnow()
     expires_at = now + timedelta(seconds=ctx.settings.assignment_timeout_s)
-    offer = Assignment(order_id=order.id, master_id=master.id, status="pending",
-                       created_at=now, expires_at=expires_at)
-    try:
-        async with uow.session.begin_nested():
-            uow.session.add(offer)
-            await uow.session.flush()
-    except IntegrityError:  # the partial unique indexes: one pending offer per master and order
+    sql = uow.sql
+    # The partial unique indexes allow one pending offer per master and per order: a conflict
+    # means someone else's offer won, and nothing is inserted.
+    offer_id = await sql.scalar(_INSERT_OFFER, {
+        "order_id": order.id, "master_id": master.id, "created_at": sql.time(now),
+        "expires_at": sql.time(expires_at)})
+    if offer_id is None:
         return None
+    offer = Offer(offer_id, order.id, master.id, now, expires_at)
     uow.emit(master.user_id, "new_assignment", {"assignment": offer_payload(offer, order)})
     uow.after_commit(lambda: ctx.alarm.note(expires_at))
     uow.after_commit(OFFERS_MADE.inc)
-    log.info("offer %s: order %s to master %s until %s", offer.id, order.id, master.id,
+    log.info("offer %s: order %s to master %s until %s", offer_id, order.id, master.id,
              isoformat(expires_at))
     return offer
 
 
-async def withdraw_offers(uow: UnitOfWork, *, where: ColumnElement[bool], status: str,
+async def withdraw_offers(uow: UnitOfWork, *, status: str, order_id: int | None = None,
+                          master_id: int | None = None, due_by: datetime | None = None,
                           now: datetime | None = None, limit: int | None = None
                           ) -> list[tuple[int, int, int]]:
-    """Move matching pending offers to `status` and tell their masters.
+    """Move pending offers of an order, of a master, or due by a time to `status`; tell masters.
 
     Their orders are locked first, then one conditional update moves the offers that are still
-    pending: concurrent callers (on any process) never move the same offer twice. Returns
-    `(assignment_id, order_id, master_id)` of each offer this call moved.
+    pending: concurrent callers (on any process) never move the same offer twice. With `limit`,
+    the offers due first. Returns `(assignment_id, order_id, master_id)` of each offer moved.
     """
+    sql = uow.sql
+    await uow.session.flush()
     now = now or utcnow()
-    chosen = select(Assignment.id, Assignment.order_id).where(Assignment.status == "pending",
-                                                              where)
+    where, params = ["status = 'pending'"], {"status": status, "now": sql.time(now)}
+    if order_id is not None:
+        where.append("order_id = :order_id")
+        params["order_id"] = order_id
+    if master_id is not None:
+        where.append("master_id = :master_id")
+        params["master_id"] = master_id
+    if due_by is not None:
+        where.append("expires_at <= :due_by")
+        params["due_by"] = sql.time(due_by)
+    condition = " AND ".join(where)
+    chosen = f"SELECT id, order_id FROM assignments WHERE {condition}"
     if limit is not None:
-        chosen = chosen.order_by(Assignment.expires_at).limit(limit)
-    candidates = (await uow.session.execute(chosen)).all()
+        chosen += f" ORDER BY expires_at LIMIT {int(limit)}"
+    candidates = await sql.rows(chosen, params)
     if not candidates:
         return []
-    await lock_orders(uow.session, (order_id for _, order_id in candidates))
-    rows = (await uow.session.execute(
-        update(Assignment)
-        .where(Assignment.id.in_([assignment_id for assignment_id, _ in candidates]),
-               Assignment.status == "pending", where)
-        .values(status=status, resolved_at=now)
-        .returning(Assignment.id, Assignment.order_id, Assignment.master_id)
-        .execution_options(synchronize_session=False)
-    )).all()  # fewer than the candidates when a concurrent caller moved some meanwhile
-    users = await _user_ids(uow.session, [row[2] for row in rows])
+    await lock_orders(sql, (row[1] for row in candidates))
+    # Fewer rows than candidates when a concurrent caller moved some meanwhile.
+    rows = sorted(await sql.rows(
+        f"UPDATE assignments SET status = :status, resolved_at = :now"
+        f" WHERE id IN ({_ints(row[0] for row in candidates)}) AND {condition}"
+        " RETURNING id, order_id, master_id,"
+        " (SELECT user_id FROM masters WHERE masters.id = assignments.master_id)", params))
     if rows:
         uow.after_commit(lambda: OFFERS_RESOLVED.labels(status).inc(len(rows)))
-    for assignment_id, order_id, master_id in rows:
-        uow.emit(users[master_id], "assignment_expired", {"assignmentId": assignment_id})
-        log.info("offer %s of order %s to master %s: %s", assignment_id, order_id, master_id,
-                 status)
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+    for assignment_id, order_of_offer, master_of_offer, user_id in rows:
+        uow.emit(user_id, "assignment_expired", {"assignmentId": assignment_id})
+        log.info("offer %s of order %s to master %s: %s", assignment_id, order_of_offer,
+                 master_of_offer, status)
+    return [(row[0], row[1], row[2]) for row in rows]
 
 
 async def dispatch_order(ctx: Context, uow: UnitOfWork, *, order_id: int,
-                         look_again: bool = True) -> Assignment | None:
+                         look_again: bool = True) -> Offer | None:
     """Offer a waiting order to the best eligible master, or leave it waiting."""
-    order = await lock_order(uow.session, order_id)
-    if order is None or order.status != "new" or await _has_pending_offer(uow.session, order.id):
+    await uow.session.flush()
+    order = await _waiting_order(uow.sql, order_id)
+    if order is None:
         return None
     return await dispatch_placed_order(ctx, uow, order=order, look_again=look_again)
 
 
-async def dispatch_placed_order(ctx: Context, uow: UnitOfWork, *, order: Order,
-                                look_again: bool = True) -> Assignment | None:
+async def dispatch_placed_order(ctx: Context, uow: UnitOfWork, *, order: OfferedOrder,
+                                look_again: bool = True) -> Offer | None:
     """Offer an order in `new` with no pending offer, locked or placed in this transaction."""
-    for master in await _candidates(uow.session, order, ctx.presence.live_master_ids()):
+    for master in await _candidates(uow.sql, order, ctx.presence.live_master_ids()):
         if (offer := await make_offer(ctx, uow, order=order, master=master)) is not None:
             return offer
     log.info("order %s waits: no eligible master for %s", order.id, order.appliance_type)
@@ -161,15 +227,19 @@ async def dispatch_placed_order(ctx: Context, uow: UnitOfWork, *, order: Order,
 
 
 async def dispatch_for_master(ctx: Context, uow: UnitOfWork, *, master_id: int,
-                              look_again: bool = True) -> Assignment | None:
+                              look_again: bool = True) -> Offer | None:
     """Offer the oldest waiting order this master may take, if the master is free."""
-    session = uow.session
-    master = await session.get(Master, master_id, populate_existing=True)
-    if master is None or not master.on_shift or not await _is_free(session, master.id):
+    await uow.session.flush()
+    sql = uow.sql
+    row = await sql.first(
+        f"SELECT m.id, m.user_id, m.specializations FROM masters m"
+        f" WHERE m.id = :master_id AND m.on_shift = TRUE AND {_FREE}", {"master_id": master_id})
+    if row is None:
         return None
-    for order_id in await _waiting_orders_for(session, master):
-        order = await lock_order(session, order_id)
-        if order is None or order.status != "new" or await _has_pending_offer(session, order_id):
+    master = MasterFacts(row[0], row[1], sql.read_json(row[2]) or [], None, None, None)
+    for order_id in await _waiting_orders_for(sql, master):
+        order = await _waiting_order(sql, order_id)
+        if order is None:
             continue  # taken meanwhile by a concurrent dispatcher
         if (offer := await make_offer(ctx, uow, order=order, master=master)) is not None:
             return offer
@@ -209,29 +279,26 @@ async def redispatch(ctx: Context, uow: UnitOfWork, moved: Sequence[tuple[int, i
         await dispatch_for_master(ctx, uow, master_id=master_id)
 
 
-def notify_status(uow: UnitOfWork, order: Order) -> None:
+def notify_status(uow: UnitOfWork, *, order_id: int, status: str, client_id: int,
+                  master_user_id: int | None) -> None:
     """`order_status_update` to the order's client and its master, if it has one."""
-    payload = {"orderId": order.id, "status": order.status}
-    uow.emit(order.client_id, "order_status_update", payload)
-    if order.master is not None:
-        uow.emit(order.master.user_id, "order_status_update", payload)
+    payload = {"orderId": order_id, "status": status}
+    uow.emit(client_id, "order_status_update", payload)
+    if master_user_id is not None:
+        uow.emit(master_user_id, "order_status_update", payload)
 
 
-def _free_clause() -> ColumnElement[bool]:
-    """Holds no pending offer and no job in `assigned` or `in_progress`."""
-    holding = exists().where(Assignment.master_id == Master.id, Assignment.status == "pending")
-    working = exists().where(Order.master_id == Master.id, Order.status.in_(ACTIVE_JOB_STATUSES))
-    return ~holding & ~working
+async def _waiting_order(sql: Sql, order_id: int) -> OrderFacts | None:
+    """The order, locked, if it is `new` and holds no pending offer."""
+    row = await sql.first(f"{_ORDER} WHERE o.id = :order_id AND o.status = 'new'"
+                          f"{sql.for_update()}", {"order_id": order_id})
+    if row is None or await sql.first(_PENDING_OF_ORDER, {"order_id": order_id}):
+        return None
+    return OrderFacts(*row)
 
 
-async def _is_free(session: AsyncSession, master_id: int) -> bool:
-    return bool(await session.scalar(
-        select(Master.id).where(Master.id == master_id, _free_clause())
-    ))
-
-
-async def _candidates(session: AsyncSession, order: Order, live: AbstractSet[int]
-                      ) -> list[Row[Any]]:
+async def _candidates(sql: Sql, order: OfferedOrder, live: AbstractSet[int]
+                      ) -> list[MasterFacts]:
     """The best eligible masters for `order`, best first (see `rank_masters`).
 
     The database filters and orders by everything but the live socket, which only this
@@ -239,37 +306,47 @@ async def _candidates(session: AsyncSession, order: Order, live: AbstractSet[int
     first. Only when many masters are live but none of them is among the best free ones is the
     whole list of eligible masters read.
     """
-    query = _eligible(order)
-    rows: list[Row[Any]] = []
+    query, params = _eligible(order)
+    rows: list[Any] = []
     if live and len(live) <= LIVE_IN_LIST:
-        rows += (await session.execute(query.where(Master.id.in_(live)).limit(CANDIDATES))).all()
-    rows += (await session.execute(query.limit(CANDIDATES))).all()
-    if len(live) > LIVE_IN_LIST and len(rows) == CANDIDATES and not live & {r.id for r in rows}:
-        rows = list((await session.execute(query)).all())
-    unique = list({row.id: row for row in rows if _takes(row.specializations, order)}.values())
-    return rank_masters(unique, lat=order.lat, lon=order.lon, live=live)
+        rows += await sql.rows(query.format(live=f"AND m.id IN ({_ints(live)})",
+                                            limit=f"LIMIT {CANDIDATES}"), params)
+    rows += await sql.rows(query.format(live="", limit=f"LIMIT {CANDIDATES}"), params)
+    if len(live) > LIVE_IN_LIST and len(rows) == CANDIDATES and not live & {r[0] for r in rows}:
+        rows = await sql.rows(query.format(live="", limit=""), params)
+    masters: dict[int, MasterFacts] = {}
+    for id_, user_id, specializations, lat, lon, idle_since in rows:
+        kinds = sql.read_json(specializations) or []
+        if id_ not in masters and (not kinds or order.appliance_type in kinds):
+            masters[id_] = MasterFacts(id_, user_id, kinds, lat, lon,
+                                       sql.read_time(idle_since) if idle_since else None)
+    return rank_masters(masters.values(), lat=order.lat, lon=order.lon, live=live)
 
 
-def _eligible(order: Order) -> Any:
-    """On shift, free, matching, not refused before; nearest (roughly), then idle longest."""
-    refused = exists().where(Assignment.master_id == Master.id,
-                             Assignment.order_id == order.id, Assignment.status.in_(REFUSED))
-    matching = cast(Master.specializations, String)
-    query = select(Master.id, Master.user_id, Master.specializations, Master.lat, Master.lon,
-                   Master.idle_since).where(
-        Master.on_shift, _free_clause(), ~refused,
-        (matching == "[]") | matching.like(f'%"{_escaped(order.appliance_type)}"%', escape="\\"),
-    )
-    order_by: list[Any] = []
+def _eligible(order: OfferedOrder) -> tuple[str, dict[str, Any]]:
+    """On shift, free, matching, not refused before; nearest (roughly), then idle longest.
+
+    A template with `{live}` (a further condition) and `{limit}` left to fill, and its
+    parameters.
+    """
+    params: dict[str, Any] = {"order_id": order.id,
+                              "pattern": f'%"{_escaped(order.appliance_type)}"%'}
+    order_by = ""
     if order.lat is not None and order.lon is not None:
         # Equirectangular distance squared: the same order as great-circle distance at a city's
         # scale; `rank_masters` ranks the short list by the exact distance.
-        scale = math.cos(math.radians(order.lat))
-        dlat, dlon = Master.lat - order.lat, (Master.lon - order.lon) * scale
-        order_by += [case((Master.lat.is_(None) | Master.lon.is_(None), 1), else_=0),
-                     dlat * dlat + dlon * dlon]
+        params |= {"lat": order.lat, "lon": order.lon,
+                   "scale": math.cos(math.radians(order.lat))}
+        order_by = ("CASE WHEN m.lat IS NULL OR m.lon IS NULL THEN 1 ELSE 0 END,"
+                    " (m.lat - :lat) * (m.lat - :lat)"
+                    " + (m.lon - :lon) * :scale * (m.lon - :lon) * :scale, ")
     # A master on shift always has `idle_since` (set when the shift starts).
-    return query.order_by(*order_by, Master.idle_since, Master.id)
+    query = ("SELECT m.id, m.user_id, m.specializations, m.lat, m.lon, m.idle_since"
+             f" FROM masters m WHERE m.on_shift = TRUE AND {_FREE}"
+             f" AND {_NOT_REFUSED.format(master='m.id', order=':order_id')}"
+             f" AND {_MATCHING} {{live}}"
+             f" ORDER BY {order_by}m.idle_since, m.id {{limit}}")
+    return query, params
 
 
 def _escaped(appliance_type: str) -> str:
@@ -277,32 +354,22 @@ def _escaped(appliance_type: str) -> str:
     return appliance_type.replace("_", "\\_")
 
 
-def _takes(specializations: list[str] | None, order: Order) -> bool:
-    return not specializations or order.appliance_type in specializations
-
-
-async def _waiting_orders_for(session: AsyncSession, master: Master, limit: int = 20
-                              ) -> list[int]:
-    pending = exists().where(Assignment.order_id == Order.id, Assignment.status == "pending")
-    refused = exists().where(Assignment.order_id == Order.id,
-                             Assignment.master_id == master.id, Assignment.status.in_(REFUSED))
-    query = select(Order.id).where(Order.status == "new", ~pending, ~refused)
+async def _waiting_orders_for(sql: Sql, master: MasterFacts) -> list[int]:
+    params: dict[str, Any] = {"master_id": master.id}
+    kinds = ""
     if master.specializations:
-        query = query.where(Order.appliance_type.in_(master.specializations))
-    return list(await session.scalars(query.order_by(Order.created_at, Order.id).limit(limit)))
+        names = [f"kind{i}" for i in range(len(master.specializations))]
+        params |= dict(zip(names, master.specializations, strict=True))
+        kinds = f" AND o.appliance_type IN ({', '.join(':' + name for name in names)})"
+    rows = await sql.rows(
+        "SELECT o.id FROM orders o WHERE o.status = 'new'"
+        " AND NOT EXISTS (SELECT 1 FROM assignments p WHERE p.order_id = o.id"
+        " AND p.status = 'pending')"
+        f" AND {_NOT_REFUSED.format(master=':master_id', order='o.id')}{kinds}"
+        f" ORDER BY o.created_at, o.id LIMIT {WAITING_ORDERS}", params)
+    return [row[0] for row in rows]
 
 
-async def _has_pending_offer(session: AsyncSession, order_id: int) -> bool:
-    return bool(await session.scalar(
-        select(Assignment.id).where(Assignment.order_id == order_id,
-                                    Assignment.status == "pending")
-    ))
-
-
-async def _user_ids(session: AsyncSession, master_ids: list[int]) -> dict[int, int]:
-    if not master_ids:
-        return {}
-    rows = await session.execute(
-        select(Master.id, Master.user_id).where(Master.id.in_(set(master_ids)))
-    )
-    return {master_id: user_id for master_id, user_id in rows}
+def _ints(values: Iterable[int]) -> str:
+    """Ids written into SQL: always integers, never text from outside."""
+    return ", ".join(str(int(value)) for value in values)

@@ -10,11 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatchwire.auth.service import Actor, require_master, require_role
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
-from dispatchwire.db import retry_transient
+from dispatchwire.db import UnitOfWork, retry_transient
 from dispatchwire.dispatch.models import Assignment
 from dispatchwire.dispatch.offers import (
     dispatch_for_master,
-    lock_order,
     lock_orders,
     make_offer,
     notify_status,
@@ -53,7 +52,7 @@ async def accept(ctx: Context, *, actor: Actor, assignment_id: int) -> AcceptOut
     master_id = require_master(actor)
     async with ctx.db.transaction() as uow:
         now = utcnow()
-        order_id = await _answer(uow.session, master_id, assignment_id, "accepted", now)
+        order_id = await _answer(uow, master_id, assignment_id, "accepted", now)
         taken = await uow.session.scalar(
             update(Order).where(Order.id == order_id, Order.status == "new")
             .values(status="assigned", master_id=master_id, updated_at=now)
@@ -62,7 +61,8 @@ async def accept(ctx: Context, *, actor: Actor, assignment_id: int) -> AcceptOut
         if taken is None:
             raise Conflict(f"order {order_id} is no longer waiting for a master")
         order = await uow.session.get_one(Order, order_id, populate_existing=True)
-        notify_status(uow, order)
+        notify_status(uow, order_id=order.id, status=order.status, client_id=order.client_id,
+                      master_user_id=order.master.user_id if order.master else None)
         assignment = await _load(uow.session, assignment_id)
         uow.after_commit(OFFERS_RESOLVED.labels("accepted").inc)
     log.info("offer %s accepted: order %s to master %s", assignment_id, order_id, master_id)
@@ -74,7 +74,7 @@ async def reject(ctx: Context, *, actor: Actor, assignment_id: int) -> RejectOut
     """Decline; the order moves on to the next master and this master may get another."""
     master_id = require_master(actor)
     async with ctx.db.transaction() as uow:
-        order_id = await _answer(uow.session, master_id, assignment_id, "rejected", utcnow())
+        order_id = await _answer(uow, master_id, assignment_id, "rejected", utcnow())
         await redispatch(ctx, uow, [(assignment_id, order_id, master_id)])
         assignment = await _load(uow.session, assignment_id)
         uow.after_commit(OFFERS_RESOLVED.labels("rejected").inc)
@@ -89,7 +89,10 @@ async def offer_by_hand(ctx: Context, *, actor: Actor, order_id: int, master_id:
     require_role(actor, "admin")
     async with ctx.db.transaction() as uow:
         session = uow.session
-        order = await lock_order(session, order_id)
+        order = await session.scalar(
+            select(Order).where(Order.id == order_id)
+            .with_for_update(of=Order).execution_options(populate_existing=True)
+        )
         if order is None:
             raise NotFound(f"order {order_id} not found")
         if order.status != "new":
@@ -98,8 +101,7 @@ async def offer_by_hand(ctx: Context, *, actor: Actor, order_id: int, master_id:
         if master is None:
             raise NotFound(f"master {master_id} not found")
         await _check_can_take(session, master, order_id)
-        withdrawn = await withdraw_offers(uow, where=Assignment.order_id == order_id,
-                                          status="cancelled")
+        withdrawn = await withdraw_offers(uow, order_id=order_id, status="cancelled")
         offer = await make_offer(ctx, uow, order=order, master=master)
         if offer is None:
             raise Conflict(f"master {master_id} was given another offer meanwhile; try again")
@@ -129,20 +131,21 @@ async def _check_can_take(session: AsyncSession, master: Master, order_id: int) 
         raise Conflict(f"master {master.id} is busy with order {job}")
 
 
-async def _answer(session: AsyncSession, master_id: int, assignment_id: int, status: str,
+async def _answer(uow: UnitOfWork, master_id: int, assignment_id: int, status: str,
                   now: datetime) -> int:
     """Move the master's open offer to `status` in one conditional update; its order's id.
 
     The update re-checks `pending` and the deadline on the row it locks, so of any number of
     concurrent answers (or an answer racing the expiry loop) exactly one moves the offer.
     """
+    session = uow.session
     offered = await session.scalar(
         select(Assignment.order_id).where(Assignment.id == assignment_id,
                                           Assignment.master_id == master_id)
     )
     if offered is None:
         raise NotFound(f"assignment {assignment_id} not found")
-    await lock_orders(session, [offered])  # the order before its offer: see dispatch.offers
+    await lock_orders(uow.sql, [offered])  # the order before its offer: see dispatch.offers
     order_id = await session.scalar(
         update(Assignment)
         .where(Assignment.id == assignment_id, Assignment.master_id == master_id,

@@ -2,18 +2,19 @@
 
 from collections import defaultdict
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatchwire.auth.models import User
 from dispatchwire.clock import utcnow
 from dispatchwire.db import PendingEvent, StoredEvent
 from dispatchwire.events.models import Event
+from dispatchwire.sql import Sql
 
 __all__ = ["last_event_id", "list_events", "store_events"]
 
 
-async def store_events(session: AsyncSession, pending: list[PendingEvent]) -> list[StoredEvent]:
+async def store_events(sql: Sql, pending: list[PendingEvent]) -> list[StoredEvent]:
     """Number `pending` per user and insert them, in the caller's transaction.
 
     Bumping `users.last_event_id` locks the user's row until the transaction ends, so a second
@@ -30,24 +31,21 @@ async def store_events(session: AsyncSession, pending: list[PendingEvent]) -> li
     stored: list[StoredEvent] = []
     for user_id in sorted(by_user):
         items = by_user[user_id]
-        last = await _reserve_ids(session, user_id, len(items))
+        last = await sql.scalar(RESERVE_IDS, {"count": len(items), "user_id": user_id})
         first = last - len(items) + 1
         stored += [StoredEvent(user_id, first + i, item.type, item.payload, now)
                    for i, item in enumerate(items)]
-    session.add_all(Event(user_id=e.user_id, event_id=e.event_id, type=e.type,
-                          payload=e.payload, created_at=e.created_at) for e in stored)
-    await session.flush()
+    created_at = sql.time(now)
+    await sql.run_many(INSERT_EVENT, (
+        {"user_id": e.user_id, "event_id": e.event_id, "type": e.type,
+         "payload": sql.json(e.payload), "created_at": created_at} for e in stored))
     return stored
 
 
-async def _reserve_ids(session: AsyncSession, user_id: int, count: int) -> int:
-    result = await session.execute(
-        update(User)
-        .where(User.id == user_id)
-        .values(last_event_id=User.last_event_id + count)
-        .returning(User.last_event_id)
-    )
-    return result.scalar_one()
+RESERVE_IDS = ("UPDATE users SET last_event_id = last_event_id + :count WHERE id = :user_id"
+               " RETURNING last_event_id")
+INSERT_EVENT = ("INSERT INTO events (user_id, event_id, type, payload, created_at)"
+                " VALUES (:user_id, :event_id, :type, :payload, :created_at)")
 
 
 async def list_events(session: AsyncSession, *, user_id: int, after: int = 0,

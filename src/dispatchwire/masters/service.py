@@ -8,7 +8,6 @@ from dispatchwire.auth.service import Actor, require_master
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
 from dispatchwire.db import UnitOfWork, retry_transient
-from dispatchwire.dispatch.models import Assignment
 from dispatchwire.dispatch.offers import dispatch_for_master, redispatch, withdraw_offers
 from dispatchwire.errors import InvalidInput
 from dispatchwire.masters.models import Master
@@ -76,8 +75,7 @@ async def end_shift(ctx: Context, *, actor: Actor) -> ShiftOut:
         master = await _locked(uow, master_id)
         master.on_shift = False
         await uow.session.flush()
-        withdrawn = await withdraw_offers(uow, where=Assignment.master_id == master_id,
-                                          status="cancelled")
+        withdrawn = await withdraw_offers(uow, master_id=master_id, status="cancelled")
         await redispatch(ctx, uow, withdrawn)
     log.info("master %s ended a shift; %d offers withdrawn", master_id, len(withdrawn))
     return ShiftOut(on_shift=False)

@@ -1,17 +1,17 @@
 """Orders: placing them, reading what the caller may see, and moving them along."""
 
 import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm.attributes import set_committed_value
 
-from dispatchwire.auth.models import User
 from dispatchwire.auth.service import Actor, require_role
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
 from dispatchwire.db import retry_transient
-from dispatchwire.dispatch.models import Assignment
 from dispatchwire.dispatch.offers import (
+    OrderFacts,
     dispatch_for_master,
     dispatch_placed_order,
     notify_status,
@@ -22,6 +22,7 @@ from dispatchwire.errors import Conflict, Forbidden, NotFound
 from dispatchwire.metrics import ORDERS_PLACED
 from dispatchwire.orders.models import Order
 from dispatchwire.orders.schemas import Contact, OrderIn, OrderOut
+from dispatchwire.sql import Sql
 
 __all__ = ["TRANSITIONS", "change_status", "create_order", "get_order", "list_orders",
            "order_out"]
@@ -71,19 +72,30 @@ async def create_order(ctx: Context, *, actor: Actor, data: OrderIn) -> OrderOut
     """Place an order and offer it at once to the best eligible master."""
     require_role(actor, "client", "admin")
     async with ctx.db.transaction() as uow:
+        sql = uow.sql
         now = utcnow()
-        order = Order(client_id=actor.user_id, status="new", created_at=now, updated_at=now,
-                      **data.model_dump())
-        uow.session.add(order)
-        await uow.session.flush()
-        log.info("order %s placed by user %s: %s", order.id, actor.user_id, order.appliance_type)
+        fields = data.model_dump()
+        order_id = await sql.scalar(_INSERT_ORDER, {
+            **fields, "client_id": actor.user_id, "now": sql.time(now)})
+        log.info("order %s placed by user %s: %s", order_id, actor.user_id, data.appliance_type)
         # No other transaction can see the order yet: nothing to lock, no offer to look for.
+        order = OrderFacts(order_id, data.appliance_type, data.problem, data.address, data.lat,
+                           data.lon)
         await dispatch_placed_order(ctx, uow, order=order)
         uow.after_commit(ORDERS_PLACED.inc)
-        # Loaded as they are, without a write: a new order has no master until one accepts.
-        set_committed_value(order, "client", await uow.session.get_one(User, actor.user_id))
-        set_committed_value(order, "master", None)
-    return order_out(order)
+        name, phone = await sql.first(_CONTACT, {"user_id": actor.user_id}) or ("", None)
+    # As stored: a new order has no master until one accepts.
+    return OrderOut(id=order_id, status="new", **fields, client_id=actor.user_id,
+                    master_id=None, client=Contact(id=actor.user_id, name=name, phone=phone),
+                    master=None, created_at=now, updated_at=now)
+
+
+_INSERT_ORDER = (
+    "INSERT INTO orders (client_id, status, appliance_type, problem, address, lat, lon,"
+    " created_at, updated_at) VALUES (:client_id, 'new', :appliance_type, :problem, :address,"
+    " :lat, :lon, :now, :now) RETURNING id"
+)
+_CONTACT = "SELECT name, phone FROM users WHERE id = :user_id"
 
 
 async def list_orders(ctx: Context, *, actor: Actor, status: str | None = None,
@@ -109,30 +121,109 @@ async def get_order(ctx: Context, *, actor: Actor, order_id: int) -> OrderOut:
 async def change_status(ctx: Context, *, actor: Actor, order_id: int, status: str) -> OrderOut:
     """Move an order along its status machine; 409 for a move the machine forbids."""
     async with ctx.db.transaction() as uow:
-        session = uow.session
-        order = await session.scalar(
-            visible_to(actor).where(Order.id == order_id).with_for_update(of=Order)
-        )
-        if order is None:
-            raise NotFound(f"order {order_id} not found")
+        sql = uow.sql
+        order = await _locked_order(sql, actor, order_id)
         previous = order.status
         _check_move(actor, order, status)
-        order.status, order.updated_at = status, utcnow()  # the row is locked: no one else moves it
-        await session.flush()
-        notify_status(uow, order)
+        now = utcnow()
+        # The row is locked: no one else moves it meanwhile.
+        await sql.rows("UPDATE orders SET status = :status, updated_at = :now WHERE id = :id",
+                       {"status": status, "now": sql.time(now), "id": order_id})
+        order = order.moved(status, now)
+        notify_status(uow, order_id=order_id, status=status, client_id=order.client_id,
+                      master_user_id=order.master.user_id if order.master else None)
         if previous == "new":  # a cancelled search withdraws its offer
-            withdrawn = await withdraw_offers(uow, where=Assignment.order_id == order_id,
-                                              status="cancelled")
+            withdrawn = await withdraw_offers(uow, order_id=order_id, status="cancelled")
             await redispatch(ctx, uow, withdrawn)
         elif status in ("completed", "cancelled") and order.master is not None:
-            order.master.idle_since = utcnow()
-            await session.flush()
+            await sql.rows("UPDATE masters SET idle_since = :now WHERE id = :id",
+                           {"now": sql.time(now), "id": order.master.id})
             await dispatch_for_master(ctx, uow, master_id=order.master.id)
     log.info("order %s: %s -> %s by user %s", order_id, previous, status, actor.user_id)
-    return order_out(order)
+    return order.out()
 
 
-def _check_move(actor: Actor, order: Order, status: str) -> None:
+@dataclass(frozen=True, slots=True)
+class _Assigned:
+    """The master who took an order."""
+
+    id: int
+    user_id: int
+    name: str
+    phone: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _OrderRow:
+    """An order as `change_status` reads it, with its client's and master's contacts."""
+
+    id: int
+    status: str
+    appliance_type: str
+    problem: str
+    address: str
+    lat: float | None
+    lon: float | None
+    client: Contact
+    master: _Assigned | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def client_id(self) -> int:
+        return self.client.id
+
+    def moved(self, status: str, now: datetime) -> "_OrderRow":
+        return replace(self, status=status, updated_at=now)
+
+    def out(self) -> OrderOut:
+        master = self.master
+        return OrderOut(
+            id=self.id, status=self.status, appliance_type=self.appliance_type,
+            problem=self.problem, address=self.address, lat=self.lat, lon=self.lon,
+            client_id=self.client.id, master_id=master.id if master else None,
+            client=self.client,
+            master=Contact(id=master.id, name=master.name, phone=master.phone)
+            if master else None,
+            created_at=self.created_at, updated_at=self.updated_at,
+        )
+
+
+_ORDER_ROW = (
+    "SELECT o.id, o.status, o.appliance_type, o.problem, o.address, o.lat, o.lon,"
+    " o.client_id, c.name, c.phone, o.master_id, m.user_id, mu.name, mu.phone,"
+    " o.created_at, o.updated_at"
+    " FROM orders o JOIN users c ON c.id = o.client_id"
+    " LEFT JOIN masters m ON m.id = o.master_id LEFT JOIN users mu ON mu.id = m.user_id"
+    " WHERE o.id = :order_id"
+)
+_VISIBLE = {"client": " AND o.client_id = :user_id", "master": " AND o.master_id = :master_id",
+            "admin": ""}
+
+
+async def _locked_order(sql: Sql, actor: Actor, order_id: int) -> _OrderRow:
+    """The order if the actor may see it (see `visible_to`), locked; NotFound otherwise."""
+    params = {"order_id": order_id, "user_id": actor.user_id, "master_id": actor.master_id}
+    if sql.locks_rows:
+        # Lock first, read after: a row locked after waiting is re-checked at its newest
+        # version, but rows joined to it would still come from before the wait.
+        await sql.rows(f"SELECT o.id FROM orders o WHERE o.id = :order_id"
+                       f"{_VISIBLE[actor.role]}{sql.for_update()}", params)
+    row = await sql.first(_ORDER_ROW + _VISIBLE[actor.role], params)
+    if row is None:
+        raise NotFound(f"order {order_id} not found")
+    (id_, status, appliance_type, problem, address, lat, lon, client_id, client_name,
+     client_phone, master_id, master_user_id, master_name, master_phone, created_at,
+     updated_at) = row
+    return _OrderRow(
+        id_, status, appliance_type, problem, address, lat, lon,
+        Contact(id=client_id, name=client_name, phone=client_phone),
+        _Assigned(master_id, master_user_id, master_name, master_phone)
+        if master_id is not None else None,
+        sql.read_time(created_at), sql.read_time(updated_at))
+
+
+def _check_move(actor: Actor, order: _OrderRow, status: str) -> None:
     if status not in TRANSITIONS[order.status]:
         hint = "; orders become assigned when a master accepts" if status == "assigned" else ""
         raise Conflict(f"order {order.id} is {order.status} and cannot become {status}{hint}")

@@ -1,0 +1,116 @@
+"""Hand-written SQL for the hot paths, on the connection of the caller's transaction.
+
+The order path (place, offer, cancel, number events) runs a dozen short statements per request.
+Through the ORM each costs ~250 µs of CPU; a statement on SQLite itself costs ~8 µs. `Sql` runs
+plain SQL with `:name` parameters, which both databases accept as written: on SQLite straight
+on the transaction's `sqlite3` connection (see `sqlite_driver`), on PostgreSQL through
+SQLAlchemy's `text()` on the same connection as the session. The ORM keeps everything else.
+
+The two differ in how they keep times (SQLite: naive UTC text in SQLAlchemy's format; PostgreSQL:
+timestamptz) and in row locks (SQLite locks the whole file for a writer): `time`, `read_time`
+and `for_update` hide that.
+"""
+
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from sqlalchemy import TextClause, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+__all__ = ["PostgresSql", "Row", "Sql", "SqliteSql"]
+
+Row = tuple[Any, ...]
+Params = Mapping[str, Any]
+_NO_PARAMS: Params = {}
+
+
+class Sql(ABC):
+    """Plain SQL on one connection, inside whatever transaction it has open."""
+
+    #: whether `for_update` locks rows (PostgreSQL); SQLite locks the whole file per writer
+    locks_rows = False
+
+    def for_update(self, *tables: str) -> str:
+        """A SELECT's suffix that locks its rows (of `tables`) until the transaction ends."""
+        if not self.locks_rows:
+            return ""
+        return " FOR UPDATE" + (f" OF {', '.join(tables)}" if tables else "")
+
+    @abstractmethod
+    async def rows(self, sql: str, params: Params = _NO_PARAMS) -> list[Row]: ...
+
+    @abstractmethod
+    async def run_many(self, sql: str, params: Iterable[Params]) -> None: ...
+
+    async def first(self, sql: str, params: Params = _NO_PARAMS) -> Row | None:
+        rows = await self.rows(sql, params)
+        return rows[0] if rows else None
+
+    async def scalar(self, sql: str, params: Params = _NO_PARAMS) -> Any:
+        row = await self.first(sql, params)
+        return None if row is None else row[0]
+
+    @abstractmethod
+    def time(self, value: datetime) -> Any:
+        """A UTC datetime as a parameter, in the form its column keeps."""
+
+    @abstractmethod
+    def read_time(self, value: Any) -> datetime:
+        """A time column's value as a UTC datetime."""
+
+    @staticmethod
+    def json(value: Any) -> str:
+        return orjson.dumps(value).decode()
+
+    @staticmethod
+    def read_json(value: Any) -> Any:
+        return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+class SqliteSql(Sql):
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    async def rows(self, sql: str, params: Params = _NO_PARAMS) -> list[Row]:
+        return self._connection.execute(sql, params).fetchall()
+
+    async def run_many(self, sql: str, params: Iterable[Params]) -> None:
+        self._connection.executemany(sql, params)
+
+    def time(self, value: datetime) -> str:
+        # SQLAlchemy's storage format for DateTime on SQLite, so that ORM reads and string
+        # comparisons in SQL agree with what is written here.
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def read_time(self, value: Any) -> datetime:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+class PostgresSql(Sql):
+    locks_rows = True
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def rows(self, sql: str, params: Params = _NO_PARAMS) -> list[Row]:
+        result = await self._connection.execute(_statement(sql), params)
+        return list(result.all()) if result.returns_rows else []
+
+    async def run_many(self, sql: str, params: Iterable[Params]) -> None:
+        await self._connection.execute(_statement(sql), list(params))
+
+    def time(self, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    def read_time(self, value: Any) -> datetime:
+        return value.astimezone(UTC)
+
+
+@lru_cache(maxsize=256)
+def _statement(sql: str) -> TextClause:
+    return text(sql)

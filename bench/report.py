@@ -31,8 +31,8 @@ def table_rows(scenarios: dict[str, Any], systems: list[str]) -> list[list[str]]
         values = [scenarios.get(scenario, {}).get(system, {}).get(key) for system in systems]
         if all(value is None for value in values):
             continue
-        ratio = _ratio(values[0], values[1]) if len(values) == 2 else "-"
-        rows.append([label, *map(_cell, values), ratio])
+        ratio = [_ratio(values[0], values[1])] if len(values) == 2 else []
+        rows.append([label, *map(_cell, values), *ratio])
     return rows
 
 

@@ -61,8 +61,10 @@ def seed_dispatchwire(path: Path, plan: Plan, env: dict[str, str]) -> None:
     with `env` choosing the source tree); the rows are then written with plain SQL, so that
     the benchmark's own process never imports another version of dispatchwire's models.
     """
-    admin = ["create-admin", "--email", "bench-admin@bench.example", "--password",
-             secrets.token_urlsafe(16)]
+    # `--password=...`: a random password may start with "-", which argparse would take for
+    # an option.
+    admin = ["create-admin", "--email", "bench-admin@bench.example",
+             f"--password={secrets.token_urlsafe(16)}"]
     subprocess.run([sys.executable, "-m", "bench.server_probe", *admin], check=True, cwd=REPO,
                    env={**os.environ, **env}, stdout=subprocess.DEVNULL)
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")  # SQLAlchemy's form

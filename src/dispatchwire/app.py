@@ -19,7 +19,6 @@ from dispatchwire.dispatch.expiry import run_expiry_loop, wake_on_offers
 from dispatchwire.dispatch.views import router as dispatch_router
 from dispatchwire.errors import DomainError
 from dispatchwire.gateway.hub import Hub
-from dispatchwire.gateway.ws import router as ws_router
 from dispatchwire.health import router as health_router
 from dispatchwire.masters.views import router as masters_router
 from dispatchwire.orders.views import router as orders_router
@@ -63,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     for router in (auth_router, masters_router, orders_router, dispatch_router, admin_router,
-                   health_router, ws_router, web_router):
+                   health_router, web_router):
         app.include_router(router)
     return app
 

@@ -11,12 +11,13 @@ BEGIN IMMEDIATE, while reads proceed alongside them on their own connections (WA
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import DateTime, event, make_url, text
 from sqlalchemy.engine import Dialect
@@ -224,10 +225,35 @@ def is_transient(exc: BaseException) -> bool:
         getattr(exc.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
 
 
-# A safety net for write services: the lock order of dispatch.offers avoids deadlocks, and this
-# re-runs a transaction that PostgreSQL still chose as a deadlock victim.
-retry_transient = retry(
-    retry=retry_if_exception(is_transient), stop=stop_after_attempt(4),
+RETRIES = 3  # after the first attempt
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_retrying = retry(
+    retry=retry_if_exception(is_transient), stop=stop_after_attempt(RETRIES),
     wait=wait_random_exponential(multiplier=0.01, max=0.2), reraise=True,
     before_sleep=before_sleep_log(log, logging.WARNING),
 )
+
+
+def retry_transient(service: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """A safety net for write services: re-run a transaction PostgreSQL rolled back.
+
+    The lock order of dispatch.offers avoids deadlocks; this re-runs one that PostgreSQL still
+    chose as a deadlock victim. The first attempt is a plain call: the retry machinery costs
+    more than a whole order on SQLite, and is only needed once something failed.
+    """
+    again = _retrying(service)
+
+    @functools.wraps(service)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await service(*args, **kwargs)
+        except DBAPIError as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("%s: a transaction was rolled back (%s); running it again",
+                        service.__qualname__, getattr(exc.orig, "sqlstate", "?"))
+        return await again(*args, **kwargs)
+
+    return call

@@ -10,8 +10,8 @@ from tests.conftest import Api, Person
 
 
 async def events_of(api: Api, who: Person, after: int = 0) -> list[dict[str, Any]]:
-    async with api.ctx.db.session() as session:
-        stored = await list_events(session, user_id=who.id, after=after)
+    async with api.ctx.db.read() as sql:
+        stored = await list_events(sql, user_id=who.id, after=after)
     return [e.to_message() for e in stored]
 
 

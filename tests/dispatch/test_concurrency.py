@@ -17,8 +17,8 @@ from tests.dispatch.support import all_assignments, get_assignment
 
 
 async def events_of(api: Api, who: Person) -> list[dict[str, Any]]:
-    async with api.ctx.db.session() as session:
-        return [e.to_message() for e in await list_events(session, user_id=who.id)]
+    async with api.ctx.db.read() as sql:
+        return [e.to_message() for e in await list_events(sql, user_id=who.id)]
 
 
 def assert_one_pending_per_master_and_order(rows: list[Assignment]) -> None:

@@ -116,8 +116,8 @@ async def test_an_offer_made_before_a_restart_expires_after_it(database_url: str
         assert loop.time() - made < 2.5
         assert gone.resolved_at is not None and gone.resolved_at >= gone.expires_at
 
-        async with after.ctx.db.session() as session:
-            held = [e.to_message() for e in await list_events(session, user_id=holder.id)]
+        async with after.ctx.db.read() as sql:
+            held = [e.to_message() for e in await list_events(sql, user_id=holder.id)]
         assert held[-1] == {"type": "assignment_expired", "eventId": 2,
                             "assignmentId": offer["id"]}
         # The order moved on to the other master, on the restarted process.

@@ -376,9 +376,9 @@ async def test_an_event_committed_during_the_replays_last_read_is_sent_though_no
         await move_nowhere(api, client, payload)
     read, resume_reading = asyncio.Event(), asyncio.Event()
 
-    async def held_read(session: Any, **kwargs: Any) -> list[StoredEvent]:
+    async def held_read(sql: Any, **kwargs: Any) -> list[StoredEvent]:
         """The real read, held after its first run until the test lets it go on."""
-        stored = await list_events(session, **kwargs)
+        stored = await list_events(sql, **kwargs)
         if not read.is_set():
             read.set()
             await resume_reading.wait()

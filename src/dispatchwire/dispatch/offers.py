@@ -41,7 +41,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CANDIDATES = 64  # the best eligible masters read per order, ranked exactly here
+CANDIDATES = 16  # the best eligible masters read per order, ranked exactly here
 LIVE_IN_LIST = 256  # up to this many live masters are looked up by id first
 WAITING_ORDERS = 20  # waiting orders a free master is matched against, oldest first
 

@@ -2,13 +2,8 @@
 
 from collections import defaultdict
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from dispatchwire.auth.models import User
 from dispatchwire.clock import utcnow
 from dispatchwire.db import PendingEvent, StoredEvent
-from dispatchwire.events.models import Event
 from dispatchwire.sql import Sql
 
 __all__ = ["last_event_id", "list_events", "store_events"]
@@ -48,18 +43,18 @@ INSERT_EVENT = ("INSERT INTO events (user_id, event_id, type, payload, created_a
                 " VALUES (:user_id, :event_id, :type, :payload, :created_at)")
 
 
-async def list_events(session: AsyncSession, *, user_id: int, after: int = 0,
-                      limit: int = 1000) -> list[StoredEvent]:
+async def list_events(sql: Sql, *, user_id: int, after: int = 0, limit: int = 1000
+                      ) -> list[StoredEvent]:
     """The user's stored events with an id above `after`, oldest first."""
-    rows = await session.scalars(
-        select(Event)
-        .where(Event.user_id == user_id, Event.event_id > after)
-        .order_by(Event.event_id)
-        .limit(limit)
-    )
-    return [StoredEvent(e.user_id, e.event_id, e.type, e.payload, e.created_at) for e in rows]
+    rows = await sql.rows(
+        "SELECT event_id, type, payload, created_at FROM events"
+        f" WHERE user_id = :user_id AND event_id > :after ORDER BY event_id LIMIT {int(limit)}",
+        {"user_id": user_id, "after": after})
+    return [StoredEvent(user_id, event_id, type_, sql.read_json(payload), sql.read_time(created))
+            for event_id, type_, payload, created in rows]
 
 
-async def last_event_id(session: AsyncSession, *, user_id: int) -> int:
+async def last_event_id(sql: Sql, *, user_id: int) -> int:
     """The id of the user's newest stored event (0 before the first)."""
-    return await session.scalar(select(User.last_event_id).where(User.id == user_id)) or 0
+    return await sql.scalar("SELECT last_event_id FROM users WHERE id = :user_id",
+                            {"user_id": user_id}) or 0

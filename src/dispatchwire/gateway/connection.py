@@ -1,10 +1,10 @@
-"""One socket: who it belongs to, where it is in its user's events, and its bounded outbox."""
+"""One socket: who it belongs to, where it is in its user's events, and its bounded backlog."""
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -13,13 +13,14 @@ from dispatchwire.auth.service import Actor
 from dispatchwire.gateway.metrics import CLOSED, DELIVERY_LATENCY, FRAMES_OUT
 from dispatchwire.gateway.protocol import OFFER_TYPES, Close
 
-__all__ = ["Connection", "Outgoing", "Transport"]
+__all__ = ["Connection", "Transport"]
 
 log = logging.getLogger(__name__)
 _socket_ids = itertools.count(1)
 
-# A frame to write: its text, its message type, and when its event was stored (live events).
-Outgoing = tuple[str, str, float | None]
+# A frame waiting for the peer to read: its text, its message type, and when its event was
+# stored (live events).
+_Waiting = tuple[str, str, float | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,24 +30,34 @@ class _CloseAfterSending:
 
 
 class Transport(Protocol):
-    """The I/O under a connection: the gateway needs no more of a WebSocket library."""
+    """The I/O under a connection: the gateway needs no more of a WebSocket."""
 
-    async def send(self, text: str) -> None: ...
+    @property
+    def writable(self) -> bool:
+        """False while the peer is not reading fast enough (TCP flow control)."""
 
-    async def close(self, code: int, reason: str) -> None: ...
+    def send_text(self, text: str) -> None: ...
+
+    def close(self, code: int, reason: str) -> None: ...
 
 
 class Connection:
-    """A socket's state. Frames leave only through `outbox`, in order, by one writer task.
+    """A socket's state, and its frames in order.
 
-    The outbox is bounded: a live frame that finds it full means the client stopped reading,
-    and the socket is cut off rather than made to hold an ever longer backlog.
+    A frame is written at once while the peer keeps up. While the peer's TCP buffer is full,
+    frames wait in `backlog`, which is bounded: a live frame that finds it full means the client
+    stopped reading, and the socket is cut off rather than made to hold an ever longer backlog.
     """
+
+    __slots__ = ("_room", "actor", "backlog", "closing", "cursor", "dirty", "expiry",
+                 "opened_at", "queue_size", "socket_id", "subscribed", "syncing", "tasks",
+                 "transport", "wants_offers")
 
     def __init__(self, transport: Transport, *, queue_size: int) -> None:
         self.socket_id = next(_socket_ids)
         self.transport = transport
-        self.outbox: asyncio.Queue[Outgoing | _CloseAfterSending] = asyncio.Queue(queue_size)
+        self.backlog: deque[_Waiting | _CloseAfterSending] = deque()
+        self.queue_size = queue_size
         self.actor: Actor | None = None
         self.cursor = 0  # the newest of the user's event ids this socket has dealt with
         self.syncing = True  # reading stored events; live ones are left to the read
@@ -57,39 +68,62 @@ class Connection:
         self.opened_at = time.monotonic()
         self.tasks: set[asyncio.Task[None]] = set()
         self.expiry: asyncio.TimerHandle | None = None
-        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.socket_id}")
+        self._room: asyncio.Future[None] | None = None  # resolved when the backlog shrinks
 
     @property
     def user_id(self) -> int | None:
         return self.actor.user_id if self.actor else None
 
+    @property
+    def backlogged(self) -> bool:
+        return len(self.backlog) >= self.queue_size
+
     def wants(self, event_type: str) -> bool:
         return self.wants_offers or event_type not in OFFER_TYPES
 
     def send(self, text: str, kind: str, stored_at: float | None = None) -> None:
-        """Queue a frame; a full outbox cuts the socket off."""
+        """Write a frame, or keep it while the peer catches up; a full backlog cuts it off."""
         if self.closing:
             return
-        try:
-            self.outbox.put_nowait((text, kind, stored_at))
-        except asyncio.QueueFull:
+        if not self.backlog and self.transport.writable:
+            self._write(text, kind, stored_at)
+        elif self.backlogged:
             self.close(Close.SLOW_READER, "send queue full: the client is not reading",
                        reason="slow_reader")
+        else:
+            self.backlog.append((text, kind, stored_at))
 
     async def send_waiting(self, text: str, kind: str, *, within: float) -> None:
-        """Queue a frame, waiting up to `within` seconds for room (replays, which may be long)."""
+        """Send a frame, waiting up to `within` seconds for room (replays, which may be long)."""
         try:
             async with asyncio.timeout(within):
-                await self.outbox.put((text, kind, None))
+                while self.backlogged and not self.closing:
+                    if self._room is None or self._room.done():
+                        self._room = asyncio.get_running_loop().create_future()
+                    await asyncio.shield(self._room)
         except TimeoutError:
             self.close(Close.SLOW_READER, "send queue full: the client is not reading",
                        reason="slow_reader")
+            return
+        self.send(text, kind)
+
+    def writable_again(self) -> None:
+        """The peer read enough: write what waited, in order, while it keeps reading."""
+        while self.backlog and self.transport.writable:
+            item = self.backlog.popleft()
+            if isinstance(item, _CloseAfterSending):
+                self.backlog.clear()
+                self.transport.close(item.code, item.message)
+                break
+            self._write(*item)
+        if self._room is not None and not self._room.done() and not self.backlogged:
+            self._room.set_result(None)
 
     def close(self, code: int, message: str, *, reason: str) -> None:
-        """Close the socket once, after the frames already queued; the receive loop cleans up.
+        """Close the socket once, after the frames that wait; the socket's end cleans up.
 
         A client that stopped reading would hold the close behind its backlog for ever, so
-        with a full outbox the close goes out at once (and the transport drops the backlog).
+        with a full backlog the close goes out at once and the backlog is dropped.
         """
         if self.closing:
             return
@@ -97,10 +131,11 @@ class Connection:
         CLOSED.labels(reason).inc()
         log.info("closing socket %s of user %s: %s (%s)", self.socket_id, self.user_id,
                  message, code)
-        try:
-            self.outbox.put_nowait(_CloseAfterSending(code, message[:120]))
-        except asyncio.QueueFull:
-            self.spawn(self.transport.close(code, message[:120]))
+        if self.backlog and not self.backlogged:
+            self.backlog.append(_CloseAfterSending(code, message[:120]))
+        else:
+            self.backlog.clear()
+            self.transport.close(code, message[:120])
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` for this socket; it is cancelled when the socket ends."""
@@ -108,29 +143,19 @@ class Connection:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def stop(self) -> None:
-        """Cancel the writer and every task of this socket."""
+    def stop(self) -> None:
+        """The socket is gone: cancel its timer and every task it started."""
         self.closing = True
+        self.backlog.clear()
         if self.expiry is not None:
             self.expiry.cancel()
-        tasks = [self._writer, *self.tasks]
-        for task in tasks:
+        if self._room is not None and not self._room.done():
+            self._room.set_result(None)
+        for task in list(self.tasks):
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
 
-    async def _write_loop(self) -> None:
-        while True:
-            item = await self.outbox.get()
-            try:
-                if isinstance(item, _CloseAfterSending):
-                    await self.transport.close(item.code, item.message)
-                    return
-                text, kind, stored_at = item
-                await self.transport.send(text)
-            except Exception:  # the peer is gone; the receive loop sees it and cleans up
-                return
-            FRAMES_OUT.labels(kind).inc()
-            if stored_at is not None:
-                DELIVERY_LATENCY.observe(max(0.0, time.time() - stored_at))
+    def _write(self, text: str, kind: str, stored_at: float | None) -> None:
+        self.transport.send_text(text)
+        FRAMES_OUT.labels(kind).inc()
+        if stored_at is not None:
+            DELIVERY_LATENCY.observe(max(0.0, time.time() - stored_at))

@@ -150,8 +150,8 @@ class Hub:
     async def start_from_now(self, conn: Connection) -> None:
         """Put a socket that asked for no replay at its user's newest event, then go live."""
         assert conn.user_id is not None
-        async with self.reads, self._ctx.db.session() as session:
-            conn.cursor = await last_event_id(session, user_id=conn.user_id)
+        async with self.reads, self._ctx.db.read() as sql:
+            conn.cursor = await last_event_id(sql, user_id=conn.user_id)
         if conn.dirty:  # an event came during the read: it may follow the cursor, read it
             self.start_sync(conn, replay=False)
         else:  # nothing can have slipped by: live from the cursor on
@@ -160,8 +160,8 @@ class Hub:
     async def resume(self, conn: Connection, *, after: int) -> None:
         """Replay every stored event after `after` (clamped to the newest), then go live."""
         assert conn.user_id is not None
-        async with self.reads, self._ctx.db.session() as session:
-            newest = await last_event_id(session, user_id=conn.user_id)
+        async with self.reads, self._ctx.db.read() as sql:
+            newest = await last_event_id(sql, user_id=conn.user_id)
         if after > newest:  # an id this database never gave out: start from now
             log.warning("user %s resumed after event %s, but its newest is %s",
                         conn.user_id, after, newest)
@@ -182,8 +182,8 @@ class Hub:
         within = self._ctx.settings.ws_send_timeout_s
         while not conn.closing:
             conn.dirty = False
-            async with self.reads, self._ctx.db.session() as session:
-                events = await list_events(session, user_id=conn.user_id, after=conn.cursor,
+            async with self.reads, self._ctx.db.read() as sql:
+                events = await list_events(sql, user_id=conn.user_id, after=conn.cursor,
                                            limit=PAGE)
             for stored in events:
                 conn.cursor = stored.event_id

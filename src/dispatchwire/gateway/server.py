@@ -1,14 +1,39 @@
-"""How uvicorn serves the gateway: frame limits, keepalive, compression, and cut-offs."""
+"""The WebSocket under `/ws`, right on the transport, and how uvicorn serves it all.
 
+uvicorn parses each HTTP request and hands an upgrade to its `ws` protocol class. Its own
+classes then run the ASGI application in a task per socket, with a queue of received messages
+and the framework's frames on that task's stack, for as long as the socket lives: about 30 KiB
+per idle socket. The gateway needs none of it, so `GatewayProtocol` takes the upgrade itself:
+websockets' sans-I/O `ServerProtocol` does the handshake and the framing, and frames go to the
+socket's `Session` (ws.py) from the transport's callbacks. An idle socket is this object, its
+parser, its `Connection` and `Session`, and one timer (the next keepalive ping).
+
+It keeps uvicorn's behaviour where it matters: keepalive pings on each socket's own timer (so
+10,000 sockets are pinged spread over the interval, not at once), `1012` to every socket when
+the server shuts down, and the `ws_max_size` and compression settings. Beyond uvicorn, it lets
+go of peers that stopped reading: a close is written at once, whatever is queued, and the
+transport is aborted after a short grace; a keepalive timeout aborts it; a peer that floods
+pings without reading the pongs is dropped; invalid UTF-8 in a text frame closes with 1007.
+"""
+
+import asyncio
 import logging
-from typing import Any
+import os
+from collections.abc import Callable
+from typing import Any, cast
 
 import uvicorn
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
+from dispatchwire.gateway.connection import Connection
+from dispatchwire.gateway.ws import PATH, Session
 from dispatchwire.settings import Settings
 
-__all__ = ["MAX_MESSAGE_BYTES", "GatewayWebSocketProtocol", "uvicorn_config"]
+__all__ = ["MAX_MESSAGE_BYTES", "GatewayProtocol", "uvicorn_config"]
 
 log = logging.getLogger(__name__)
 
@@ -16,62 +41,224 @@ MAX_MESSAGE_BYTES = 64 * 1024  # after decompression; larger closes with 1009
 CLOSE_GRACE_S = 2.0
 # Pongs (and frames) waiting for a peer that pings but never reads: beyond this it is dropped.
 MAX_UNREAD_BYTES = 1 << 20
+SHUTDOWN = 1012  # service restart: reconnect (and resume) shortly
 
 
-class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol, made to let go of peers that stopped reading.
+class GatewayProtocol(asyncio.Protocol):
+    """One upgraded connection: handshake, frames, keepalive, flow control and close."""
 
-    uvicorn waits for a congested socket to drain before it sends a close frame, and closes
-    the transport gracefully after a keepalive timeout: with a peer that never reads, both
-    wait for ever and hold the backlog. Here a close on a congested socket is written at once
-    and the transport is aborted after a short grace, and a keepalive timeout aborts it.
-    A peer that floods protocol pings without reading the pongs is dropped too, and invalid
-    UTF-8 closes with 1007 without the error log uvicorn writes for it.
-    """
+    __slots__ = ("_app", "_config", "_connections", "_fragments", "_paused", "_ping_payload",
+                 "_text", "_timer", "conn", "session", "transport", "ws")
 
-    async def send(self, message: Any) -> None:
-        closing = message["type"] == "websocket.close"
-        if closing and self.handshake_complete and not self.writable.is_set():
-            self._close_congested(message.get("code", 1000), message.get("reason") or "")
+    def __init__(self, config: uvicorn.Config, server_state: Any, app_state: Any,
+                 _loop: Any = None, *, app: Any = None) -> None:
+        self._config = config
+        self._app = app  # the FastAPI application: its state holds the context and the hub
+        self._connections = server_state.connections  # uvicorn shuts these down on exit
+        extensions = [ServerPerMessageDeflateFactory(
+            server_max_window_bits=12, client_max_window_bits=12, compress_settings={"memLevel": 5}
+        )] if config.ws_per_message_deflate else None
+        self.ws = ServerProtocol(extensions=extensions, max_size=config.ws_max_size)
+        self.transport: asyncio.Transport | None = None
+        self.conn: Connection | None = None
+        self.session: Session | None = None
+        self._paused = False  # the peer's buffer is full: frames wait in the connection
+        self._fragments: list[bytes] = []
+        self._text = True  # the message being received is text (not binary)
+        self._ping_payload: bytes | None = None
+        self._timer: asyncio.TimerHandle | None = None  # next ping, pong deadline or close grace
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self._connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.ws.receive_data(data)
+        for event in self.ws.events_received():
+            if isinstance(event, Request):
+                self._handshake(event)
+            elif isinstance(event, Frame):
+                self._frame(event)
+        self._flush()
+        if self.ws.parser_exc is not None:  # a protocol error; the close frame is written
+            self._close_transport()
+
+    def eof_received(self) -> None:
+        return None  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._connections.discard(self)
+        self._cancel_timer()
+        if self.session is not None:
+            received, sent = self.ws.close_rcvd, self.ws.close_sent
+            code = received.code if received else sent.code if sent else 1006
+            self.session.ended(code)
+            self.session = None
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        if self.conn is not None:
+            self.conn.writable_again()
+
+    def shutdown(self) -> None:
+        """uvicorn is stopping: tell the client to reconnect later."""
+        if self.ws.state is State.OPEN:
+            self.ws.send_close(SHUTDOWN)
+            self._flush()
+        self._close_transport()
+
+    # -- the Transport the gateway writes to ------------------------------------------------
+
+    @property
+    def writable(self) -> bool:
+        return not self._paused
+
+    def send_text(self, text: str) -> None:
+        if self.ws.state is State.OPEN:
+            self.ws.send_text(text.encode())
+            self._flush()
+
+    def close(self, code: int, reason: str) -> None:
+        """Write a close frame now and let the client answer it, for a short while."""
+        if self.ws.state is not State.OPEN or self.transport is None:
             return
-        await super().send(message)
-        if closing and self.close_timer is not None:
-            self.close_timer.cancel()
-            self.close_timer = self.loop.call_later(CLOSE_GRACE_S, self.transport.abort)
+        self.ws.send_close(code, reason)
+        self._flush()
+        self.hold_reading(False)  # the client's answer must be read
+        self._cancel_timer()
+        self._timer = asyncio.get_running_loop().call_later(CLOSE_GRACE_S, self.transport.abort)
 
-    def _close_congested(self, code: int, reason: str) -> None:
-        if self.close_sent or self.transport.is_closing():
+    def hold_reading(self, hold: bool) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            if hold:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
+
+    # -- the WebSocket ------------------------------------------------------------------------
+
+    def _handshake(self, request: Request) -> None:
+        state = getattr(self._app, "state", None)
+        ctx, hub = getattr(state, "ctx", None), getattr(state, "hub", None)
+        response = self.ws.accept(request)
+        if response.status_code == 101 and request.path.partition("?")[0] != PATH:
+            response = self.ws.reject(404, "Not Found\n")
+        elif response.status_code == 101 and (ctx is None or hub is None):
+            response = self.ws.reject(503, "Starting up: try again shortly\n")
+        self.ws.send_response(response)
+        if response.status_code != 101:
+            self._flush()
+            self._close_transport()
             return
-        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
-        self.conn.send_close(code, reason)
-        self.transport.write(b"".join(self.conn.data_to_send()))
-        self.close_sent = True
-        self.close_timer = self.loop.call_later(CLOSE_GRACE_S, self.transport.abort)
+        assert ctx is not None and hub is not None and self.transport is not None
+        self.conn = Connection(self, queue_size=ctx.settings.ws_send_queue)
+        self.session = Session(ctx, hub, self.conn, self)
+        log.info("socket %s connected from %s", self.conn.socket_id, _peer(request,
+                 self.transport))
+        self._schedule_ping()
 
-    def handle_ping(self) -> None:
-        if self.transport.is_closing() or self.transport.get_write_buffer_size() > MAX_UNREAD_BYTES:
-            self.conn.data_to_send()  # the pong goes nowhere
-            if not self.transport.is_closing():
+    def _frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            self._fragments.append(bytes(frame.data))
+            if opcode is not Opcode.CONT:
+                self._text = opcode is Opcode.TEXT
+            if frame.fin:
+                self._message(b"".join(self._fragments) if len(self._fragments) > 1
+                              else self._fragments[0])
+        elif opcode is Opcode.PING:  # websockets has queued the pong
+            assert self.transport is not None
+            if self.transport.get_write_buffer_size() > MAX_UNREAD_BYTES:
                 log.info("dropping a connection that pings but reads none of its pongs")
+                self.ws.data_to_send()
                 self.transport.abort()
+        elif (opcode is Opcode.PONG and self._ping_payload is not None
+              and bytes(frame.data) == self._ping_payload):
+            self._ping_payload = None
+            self._schedule_ping()
+
+    def _message(self, data: bytes) -> None:
+        self._fragments = []
+        if self.session is None or self.ws.state is not State.OPEN:
             return
-        super().handle_ping()
+        if not self._text:
+            self.session.received(None)
+            return
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            log.info("closing a connection that sent invalid UTF-8 in a text frame")
+            self.close(1007, "invalid UTF-8 in a text frame")
+            return
+        self.session.received(text)
 
-    def send_receive_event_to_app(self) -> None:
-        if self.curr_msg_data_type == "text" and not self.close_sent:
-            try:
-                b"".join(self.frames).decode()
-            except UnicodeDecodeError:
-                self.frames = []
-                log.info("closing a connection that sent invalid UTF-8 in a text frame")
-                self.conn.send_close(1007, "invalid UTF-8 in a text frame")
-                self.handle_parser_exception()
-                return
-        super().send_receive_event_to_app()
+    # -- keepalive ---------------------------------------------------------------------------
 
-    def keepalive_timeout(self) -> None:
-        super().keepalive_timeout()
-        self.transport.abort()  # the peer is gone: drop what it never read
+    def _schedule_ping(self) -> None:
+        self._cancel_timer()
+        interval = self._config.ws_ping_interval
+        if interval:
+            self._timer = asyncio.get_running_loop().call_later(interval, self._ping)
+
+    def _ping(self) -> None:
+        if self.ws.state is not State.OPEN:
+            return
+        self._ping_payload = os.urandom(4)
+        self.ws.send_ping(self._ping_payload)
+        self._flush()
+        timeout = self._config.ws_ping_timeout
+        if timeout:
+            self._timer = asyncio.get_running_loop().call_later(timeout, self._keepalive_timeout)
+        else:
+            self._schedule_ping()
+
+    def _keepalive_timeout(self) -> None:
+        """No pong in time: the peer is gone; drop what it never read."""
+        self._timer = None
+        if self.ws.state is State.OPEN:
+            self.ws.fail(1011, "keepalive ping timeout")
+            self._flush()
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        data = self.ws.data_to_send()
+        if not data or self.transport is None or self.transport.is_closing():
+            return
+        self.transport.write(b"".join(data))
+        if data[-1] == b"":  # websockets says the connection is done
+            self._close_transport()
+
+    def _close_transport(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def _peer(request: Request, transport: asyncio.Transport) -> str:
+    forwarded = request.headers.get("X-Forwarded-For")
+    if forwarded:
+        return forwarded.split(",")[0].strip()
+    peer = transport.get_extra_info("peername")
+    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unknown"
+
+
+def _gateway_protocol(app: Any) -> Callable[..., GatewayProtocol]:
+    def make(*args: Any, **kwargs: Any) -> GatewayProtocol:
+        return GatewayProtocol(*args, app=app, **kwargs)
+
+    return make
 
 
 def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Config:
@@ -80,10 +267,11 @@ def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Co
         "host": settings.host, "port": settings.port, "log_level": settings.log_level.lower(),
         "proxy_headers": True,
         "log_config": None,  # one format for all: uvicorn logs through the root logger
-        "ws": GatewayWebSocketProtocol, "ws_max_size": MAX_MESSAGE_BYTES,
+        "ws": _gateway_protocol(app), "ws_max_size": MAX_MESSAGE_BYTES,
         "ws_ping_interval": settings.ws_ping_interval_s,
         "ws_ping_timeout": settings.ws_ping_timeout_s,
         "ws_per_message_deflate": settings.ws_compression,
         **overrides,
     }
     return uvicorn.Config(app, **options)
+

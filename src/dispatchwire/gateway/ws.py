@@ -1,14 +1,16 @@
-"""The `/ws` endpoint: reads frames, calls the hub and the auth service, answers.
+"""One socket's conversation on `/ws`: reads frames, calls the hub and the auth service, answers.
 
-The protocol is in docs/websocket-api.md; parsing lives in protocol.py, delivery in hub.py.
+The protocol is in docs/websocket-api.md; parsing lives in protocol.py, delivery in hub.py, the
+WebSocket itself in server.py. Everything here runs in the transport's callbacks: an idle socket
+has no task of its own. Only an `auth`, which reads the database, runs as a task; frames that
+arrive meanwhile wait their turn, so answers keep the order of the questions.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
-
-from fastapi import APIRouter, WebSocket
+from collections import deque
+from typing import Protocol
 
 from dispatchwire.auth.service import authenticate
 from dispatchwire.context import Context
@@ -30,82 +32,93 @@ from dispatchwire.gateway.protocol import (
     parse,
 )
 
-__all__ = ["router"]
+__all__ = ["PATH", "Reader", "Session"]
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+PATH = "/ws"
 
 _TYPE_NAMES = {Auth: "auth", Subscribe: "subscribe_assignments",
                Unsubscribe: "unsubscribe_assignments", Ping: "ping"}
 
 
-class _AsgiTransport:
-    def __init__(self, websocket: WebSocket) -> None:
-        self._websocket = websocket
+class Reader(Protocol):
+    """Holds the socket's reading while an answer is being worked out."""
 
-    async def send(self, text: str) -> None:
-        await self._websocket.send_text(text)
-
-    async def close(self, code: int, reason: str) -> None:
-        await self._websocket.close(code, reason)
+    def hold_reading(self, hold: bool) -> None: ...
 
 
-@router.websocket("/ws")
-async def websocket_endpoint(websocket: WebSocket) -> None:
-    ctx: Context = websocket.app.state.ctx
-    await websocket.accept()
-    conn = Connection(_AsgiTransport(websocket), queue_size=ctx.settings.ws_send_queue)
-    peer = f"{websocket.client.host}:{websocket.client.port}" if websocket.client else "unknown"
-    log.info("socket %s connected from %s", conn.socket_id, peer)
-    session = _Session(ctx, websocket.app.state.hub, conn)
-    code = 1006
-    try:
-        code = await session.run(websocket)
-    except Exception:
-        log.exception("socket %s failed", conn.socket_id)
-        with contextlib.suppress(Exception):
-            await websocket.close(Close.INTERNAL, "internal error")
-    finally:
-        session.hub.detach(conn)
-        await conn.stop()
-        log.info("socket %s of user %s disconnected (%s) after %.1f s", conn.socket_id,
-                 conn.user_id, code, time.monotonic() - conn.opened_at)
+class Session:
+    """The auth deadline, the rate limit, and each message's answer, for one socket."""
 
+    __slots__ = ("_auth_deadline", "_busy", "_waiting", "bucket", "conn", "ctx", "hub",
+                 "reader", "refused_in_a_row")
 
-class _Session:
-    """One socket's conversation: the auth deadline, the rate limit, each message's answer."""
-
-    def __init__(self, ctx: Context, hub: Hub, conn: Connection) -> None:
-        self.ctx, self.hub, self.conn = ctx, hub, conn
+    def __init__(self, ctx: Context, hub: Hub, conn: Connection, reader: Reader) -> None:
+        self.ctx, self.hub, self.conn, self.reader = ctx, hub, conn, reader
         settings = ctx.settings
         self.bucket = TokenBucket(rate=settings.ws_rate_per_s, burst=settings.ws_rate_burst,
                                   now=time.monotonic())
         self.refused_in_a_row = 0
+        self._busy = False  # an answer is being read from the database
+        self._waiting: deque[str | None] = deque()  # frames (None: binary) read meanwhile
+        self._auth_deadline: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            settings.ws_auth_timeout_s, self._auth_timed_out)
 
-    async def run(self, websocket: WebSocket) -> int:
-        """Answer frames until the client goes; the close code it went with."""
-        deadline = asyncio.get_running_loop().time() + self.ctx.settings.ws_auth_timeout_s
-        while True:
-            try:
-                async with asyncio.timeout_at(deadline if self.conn.actor is None else None):
-                    message = await websocket.receive()
-            except TimeoutError:
-                self._auth_timed_out()
-                deadline = float("inf")
-                continue
-            if message["type"] == "websocket.disconnect":
-                return int(message.get("code", 1005))
-            if self.conn.outbox.full():
-                # Answers to one read of the socket are all queued before the writer gets a
-                # turn: give it one. Only an outbox that stays full means a client not reading.
-                await asyncio.sleep(0)
-            if self.conn.closing or not self._within_rate():
-                continue
-            text = message.get("text")
-            if text is None:
-                self._error("invalid_message", "send text frames holding JSON")
-                continue
-            await self._handle(text)
+    def received(self, text: str | None) -> None:
+        """A whole message from the client: its text, or None for a binary one."""
+        if self._busy:
+            self._waiting.append(text)
+            return
+        try:
+            self._receive(text)
+        except Exception:
+            self._failed()
+
+    def ended(self, code: int) -> None:
+        """The socket is gone, with the close code it went with."""
+        self._stop_auth_deadline()
+        self.hub.detach(self.conn)
+        self.conn.stop()
+        log.info("socket %s of user %s disconnected (%s) after %.1f s", self.conn.socket_id,
+                 self.conn.user_id, code, time.monotonic() - self.conn.opened_at)
+
+    def _receive(self, text: str | None) -> None:
+        if self.conn.closing or not self._within_rate():
+            return
+        if text is None:
+            self._error("invalid_message", "send text frames holding JSON")
+            return
+        try:
+            message = parse(text)
+        except ProtocolError as exc:
+            FRAMES_IN.labels("invalid").inc()
+            self._error(exc.code, exc.message)
+            return
+        FRAMES_IN.labels(_TYPE_NAMES[type(message)]).inc()
+        if isinstance(message, Auth):
+            self._stop_auth_deadline()  # the deadline is for sending auth, not for its answer
+            self._busy = True
+            self.reader.hold_reading(True)
+            self.conn.spawn(self._auth_then_go_on(message))
+        elif self.conn.actor is None:
+            self._error("not_authenticated", "send auth with your token first")
+        else:
+            self._answer(message)
+
+    async def _auth_then_go_on(self, message: Auth) -> None:
+        try:
+            await self._auth(message)
+        except Exception:
+            self._failed()
+        self._busy = False
+        while self._waiting and not self._busy:
+            self.received(self._waiting.popleft())
+        if not self._busy:
+            self.reader.hold_reading(False)
+
+    def _failed(self) -> None:
+        log.exception("socket %s failed", self.conn.socket_id)
+        self.conn.close(Close.INTERNAL, "internal error", reason="internal_error")
 
     def _within_rate(self) -> bool:
         if self.bucket.take(time.monotonic()):
@@ -119,21 +132,6 @@ class _Session:
         elif self.refused_in_a_row > self.ctx.settings.ws_rate_burst:
             self.conn.close(Close.POLICY, "went on flooding after rate_limited", reason="flood")
         return False
-
-    async def _handle(self, text: str) -> None:
-        try:
-            message = parse(text)
-        except ProtocolError as exc:
-            FRAMES_IN.labels("invalid").inc()
-            self._error(exc.code, exc.message)
-            return
-        FRAMES_IN.labels(_TYPE_NAMES[type(message)]).inc()
-        if isinstance(message, Auth):
-            await self._auth(message)
-        elif self.conn.actor is None:
-            self._error("not_authenticated", "send auth with your token first")
-        else:
-            self._answer(message)
 
     def _answer(self, message: ClientMessage) -> None:
         actor = self.conn.actor
@@ -167,6 +165,8 @@ class _Session:
         except Unauthorized as exc:
             self._refuse(exc.message)
             return
+        if self.conn.closing:
+            return
         current = self.conn.actor
         if current is not None and current.user_id != actor.user_id:
             self._error("forbidden", "this socket is authenticated as another user")
@@ -198,7 +198,15 @@ class _Session:
         self._reply("auth_error", message=message)
         self.conn.close(Close.AUTH_FAILED, message, reason="auth_failed")
 
+    def _stop_auth_deadline(self) -> None:
+        if self._auth_deadline is not None:
+            self._auth_deadline.cancel()
+            self._auth_deadline = None
+
     def _auth_timed_out(self) -> None:
+        self._auth_deadline = None
+        if self.conn.actor is not None or self.conn.closing:
+            return
         timeout = self.ctx.settings.ws_auth_timeout_s
         self._error("not_authenticated", f"no auth within {timeout:g} s")
         self.conn.close(Close.AUTH_TIMEOUT, "no auth in time", reason="auth_timeout")

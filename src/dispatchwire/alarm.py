@@ -32,6 +32,7 @@ class Alarm:
     async def sleep(self, seconds: float) -> None:
         """Sleep `seconds`, or until a nearer deadline is noted."""
         self._wake_at = utcnow() + timedelta(seconds=seconds)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout=seconds)
+        with contextlib.suppress(TimeoutError):  # asyncio.timeout: see cluster.py
+            async with asyncio.timeout(seconds):
+                await self._event.wait()
         self._wake_at = None

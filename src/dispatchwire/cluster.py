@@ -46,5 +46,9 @@ async def share_presence_forever(ctx: Context) -> None:
                             type(exc).__name__)
             failing = True
         await asyncio.sleep(min(MIN_GAP_S, interval))
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+        # lands as the event is set (a shutdown closing every socket does both at once), and
+        # this loop would then never end.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ctx.presence.changed.wait(), timeout=interval)
+            async with asyncio.timeout(interval):
+                await ctx.presence.changed.wait()

@@ -76,8 +76,9 @@ class MasterApp:
                                       auto_refresh=False) as live:
             while not self.quit.is_set():
                 live.update(self.render(), refresh=True)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), REFRESH_S)
+                with contextlib.suppress(TimeoutError):  # not wait_for: it may eat a cancel
+                    async with asyncio.timeout(REFRESH_S):
+                        await self._changed.wait()
                 self._changed.clear()
             live.update(self.render(), refresh=True)
         for task in self._tasks:

@@ -42,6 +42,9 @@ CLOSE_GRACE_S = 2.0
 # Pongs (and frames) waiting for a peer that pings but never reads: beyond this it is dropped.
 MAX_UNREAD_BYTES = 1 << 20
 SHUTDOWN = 1012  # service restart: reconnect (and resume) shortly
+# websockets logs every opened connection at INFO; the gateway logs its own line per socket.
+_frames_log = logging.getLogger("dispatchwire.gateway.frames")
+_frames_log.setLevel(logging.WARNING)
 
 
 class GatewayProtocol(asyncio.Protocol):
@@ -58,7 +61,8 @@ class GatewayProtocol(asyncio.Protocol):
         extensions = [ServerPerMessageDeflateFactory(
             server_max_window_bits=12, client_max_window_bits=12, compress_settings={"memLevel": 5}
         )] if config.ws_per_message_deflate else None
-        self.ws = ServerProtocol(extensions=extensions, max_size=config.ws_max_size)
+        self.ws = ServerProtocol(extensions=extensions, max_size=config.ws_max_size,
+                                 logger=_frames_log)
         self.transport: asyncio.Transport | None = None
         self.conn: Connection | None = None
         self.session: Session | None = None

@@ -15,7 +15,7 @@ import functools
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -100,18 +100,36 @@ EventStore = Callable[[Sql, list[PendingEvent]], Awaitable[list[StoredEvent]]]
 Publisher = Callable[[list[StoredEvent]], Awaitable[None]]
 
 
-@dataclass
 class UnitOfWork:
-    """One write transaction: its session, the events it emits, what runs after its commit.
+    """One write transaction: the events it emits, and what runs after its commit.
 
-    `sql` runs hand-written SQL on the session's own connection, in the same transaction.
+    `sql` runs hand-written SQL on the transaction's connection; `session`, an ORM session on
+    that same connection and transaction, is made the first time it is asked for (the order
+    path never needs one).
     """
 
-    session: AsyncSession
-    sql: Sql
-    events: list[PendingEvent] = field(default_factory=list)
-    callbacks: list[Callable[[], None]] = field(default_factory=list)
-    follow_ups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    def __init__(self, connection: AsyncConnection, sql: Sql) -> None:
+        self.connection = connection
+        self.sql = sql
+        self.events: list[PendingEvent] = []
+        self.callbacks: list[Callable[[], None]] = []
+        self.follow_ups: list[Callable[[], Awaitable[None]]] = []
+        self._session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = AsyncSession(bind=self.connection, expire_on_commit=False)
+        return self._session
+
+    async def flush(self) -> None:
+        """Write the session's pending changes, if it was used."""
+        if self._session is not None:
+            await self._session.flush()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
     def emit(self, user_id: int, type_: str, payload: dict[str, Any]) -> None:
         self.events.append(PendingEvent(user_id, type_, payload))
@@ -136,7 +154,6 @@ class Database:
             self._create_engine(url, echo=echo, immediate=True) if self.is_sqlite else self.engine
         )
         self._reads = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._writes = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._store_events = store_events
         self.publisher: Publisher | None = None
@@ -165,11 +182,15 @@ class Database:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[UnitOfWork]:
         """A write transaction; its events are stored with it and published after it."""
-        async with (self._write_lock or contextlib.nullcontext(), self._writes() as session,
-                    session.begin()):
-            uow = UnitOfWork(session, await _sql(await session.connection()))
-            yield uow
-            stored = await self._store_events(uow.sql, uow.events) if uow.events else []
+        async with (self._write_lock or contextlib.nullcontext(),
+                    self.write_engine.connect() as conn, conn.begin()):
+            uow = UnitOfWork(conn, await _sql(conn))
+            try:
+                yield uow
+                await uow.flush()
+                stored = await self._store_events(uow.sql, uow.events) if uow.events else []
+            finally:
+                await uow.close()
         for callback in uow.callbacks:
             callback()
         if stored and self.publisher is not None:

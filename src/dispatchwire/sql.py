@@ -85,7 +85,7 @@ class SqliteSql(Sql):
     def time(self, value: datetime) -> str:
         # SQLAlchemy's storage format for DateTime on SQLite, so that ORM reads and string
         # comparisons in SQL agree with what is written here.
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def read_time(self, value: Any) -> datetime:
         return datetime.fromisoformat(value).replace(tzinfo=UTC)

@@ -190,11 +190,13 @@ async def withdraw_offers(uow: UnitOfWork, *, status: str, order_id: int | None 
         return []
     await lock_orders(sql, (row[1] for row in candidates))
     # Fewer rows than candidates when a concurrent caller moved some meanwhile.
+    ids, id_params = _bound("id", [row[0] for row in candidates])
     rows = sorted(await sql.rows(
         f"UPDATE assignments SET status = :status, resolved_at = :now"
-        f" WHERE id IN ({_ints(row[0] for row in candidates)}) AND {condition}"
+        f" WHERE id IN ({ids}) AND {condition}"
         " RETURNING id, order_id, master_id,"
-        " (SELECT user_id FROM masters WHERE masters.id = assignments.master_id)", params))
+        " (SELECT user_id FROM masters WHERE masters.id = assignments.master_id)",
+        params | id_params))
     if rows:
         uow.after_commit(lambda: OFFERS_RESOLVED.labels(status).inc(len(rows)))
     for assignment_id, order_of_offer, master_of_offer, user_id in rows:
@@ -358,9 +360,9 @@ async def _waiting_orders_for(sql: Sql, master: MasterFacts) -> list[int]:
     params: dict[str, Any] = {"master_id": master.id}
     kinds = ""
     if master.specializations:
-        names = [f"kind{i}" for i in range(len(master.specializations))]
-        params |= dict(zip(names, master.specializations, strict=True))
-        kinds = f" AND o.appliance_type IN ({', '.join(':' + name for name in names)})"
+        names, kind_params = _bound("kind", master.specializations)
+        params |= kind_params
+        kinds = f" AND o.appliance_type IN ({names})"
     rows = await sql.rows(
         "SELECT o.id FROM orders o WHERE o.status = 'new'"
         " AND NOT EXISTS (SELECT 1 FROM assignments p WHERE p.order_id = o.id"
@@ -368,6 +370,13 @@ async def _waiting_orders_for(sql: Sql, master: MasterFacts) -> list[int]:
         f" AND {_NOT_REFUSED.format(master=':master_id', order='o.id')}{kinds}"
         f" ORDER BY o.created_at, o.id LIMIT {WAITING_ORDERS}", params)
     return [row[0] for row in rows]
+
+
+def _bound(name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """`:name0, :name1, ...` and their values: the same SQL text for the same count, which
+    SQLite then prepares once (usually one id) instead of on every call."""
+    names = [f"{name}{i}" for i in range(len(values))]
+    return ", ".join(":" + n for n in names), dict(zip(names, values, strict=True))
 
 
 def _ints(values: Iterable[int]) -> str:

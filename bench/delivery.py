@@ -28,7 +28,7 @@ __all__ = ["Publisher", "run_delivery"]
 CHANNEL = b"dispatchwire:events"
 TICK_S = 0.001
 DRAIN_S = 3.0
-WHEN = "2026-11-25T22:59:11.633Z"
+WARM_UP_ROUNDS = 30
 
 
 class Publisher(asyncio.Protocol):
@@ -78,10 +78,19 @@ class _Deliveries:
         return now - self.due[self.waiting[0]] if self.waiting else 0.0
 
 
+def _iso(at: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(at))
+
+
+# A real offer's times: made now, due in an hour. (A deadline in the past would wake the
+# expiry loop of the server under test at every frame, as a real overdue offer would.)
+CREATED_AT, EXPIRES_AT = _iso(time.time()), _iso(time.time() + 3600)
+
+
 def _event(rig: Rig, seq: int, index: int, event_id: int) -> list[Any]:
     assignment = {"id": seq, "orderId": seq, "applianceType": "washing_machine",
                   "problem": f"Drum does not spin #{seq}", "address": "12 Baker St",
-                  "expiresAt": WHEN, "createdAt": WHEN}
+                  "expiresAt": EXPIRES_AT, "createdAt": CREATED_AT}
     return [rig.plan.master_user(index), event_id, "new_assignment",
             {"assignment": assignment}, time.time()]
 
@@ -143,12 +152,44 @@ async def run_step(rig: Rig, publisher: Publisher, rate: int, duration_s: float,
     return step
 
 
+async def warm_up(rig: Rig, publisher: Publisher, event_ids: list[int]) -> None:
+    """One frame to every master, sent again until each has arrived: every socket is live.
+
+    A socket answers `subscribe_assignments` while it may still be reading its stored events
+    after the reconnect; a live event meanwhile is left to that read, which finds it in the
+    database. These events are not in the database, so a frame sent then would count as lost.
+    A frame sent again carries the same eventId: a socket that got the first drops the copy.
+    """
+    sink = _Deliveries()
+    rig.fleet.sink = sink
+    pending: dict[int, int] = {}  # master index -> the frame's seq
+    for index in range(rig.fleet.n):
+        event_ids[index] += 1
+        pending[index] = rig.next_seq
+        sink.target[rig.next_seq] = index
+        rig.next_seq += 1
+    for _ in range(WARM_UP_ROUNDS):
+        pending = {i: seq for i, seq in pending.items() if seq not in sink.arrived}
+        if not pending:
+            return
+        batch = list(pending.items())
+        for start in range(0, len(batch), 500):
+            publisher.publish(orjson.dumps({"node": "bench", "events": [
+                _event(rig, seq, index, event_ids[index]) for index, seq in batch[start:start + 500]
+            ]}))
+            await asyncio.sleep(0.005)
+        waiting = list(pending.values())
+        await until(lambda waiting=waiting: all(seq in sink.arrived for seq in waiting), 1.0)
+    raise RuntimeError(f"{len(pending)} sockets never went live for the delivery scenario")
+
+
 async def run_delivery(rig: Rig, redis_port: int, say: Any) -> list[Step]:
     """Climb the delivery rates until a step fails."""
     publisher = await Publisher.connect(redis_port)
     event_ids = next_event_ids(rig)
     steps: list[Step] = []
     try:
+        await warm_up(rig, publisher, event_ids)
         for rate in rig.options.delivery_rates:
             step = await run_step(rig, publisher, rate, rig.options.delivery_step_s, event_ids)
             steps.append(step)

@@ -154,6 +154,7 @@ class Database:
             self._create_engine(url, echo=echo, immediate=True) if self.is_sqlite else self.engine
         )
         self._reads = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._reader: SqliteSql | None = None
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._store_events = store_events
         self.publisher: Publisher | None = None
@@ -163,7 +164,10 @@ class Database:
             return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20,
                                        pool_pre_ping=True)
         url = make_url(url).set(drivername=sqlite_driver.DRIVER).render_as_string(False)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        # Connections live on the loop's thread and cost little; enough of them that a burst
+        # of concurrent ORM reads finds one kept, rather than opening and closing extras.
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30},
+                                     pool_size=16, max_overflow=16)
         _configure_sqlite(engine, begin="BEGIN IMMEDIATE" if immediate else "BEGIN")
         return engine
 
@@ -175,7 +179,18 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Sql]:
-        """Plain SQL for reads of one statement each (no transaction around them)."""
+        """Plain SQL for reads of one statement each (no transaction around them).
+
+        On SQLite they all share one connection of the loop's own, in autocommit: a statement
+        never yields, so they cannot interleave, and its statement cache stays warm. (Through
+        the pool, a burst of concurrent reads checked out more connections than it keeps, and
+        each extra one was opened and closed again: two per socket in a reconnect storm.)
+        """
+        if self.is_sqlite:
+            if self._reader is None:
+                self._reader = SqliteSql(_open_reader(self.url))
+            yield self._reader
+            return
         async with self.engine.connect() as conn:
             yield await _sql(conn)
 
@@ -206,6 +221,9 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
@@ -217,6 +235,13 @@ async def _sql(conn: AsyncConnection) -> Sql:
         assert isinstance(raw, sqlite3.Connection)
         return SqliteSql(raw)
     return PostgresSql(conn)
+
+
+def _open_reader(url: str) -> sqlite3.Connection:
+    connection = sqlite3.connect(make_url(url).database or "", isolation_level=None,
+                                 check_same_thread=False, timeout=30)
+    connection.execute("PRAGMA query_only=ON")
+    return connection
 
 
 def _configure_sqlite(engine: AsyncEngine, *, begin: str) -> None:

@@ -82,6 +82,9 @@ class SqliteSql(Sql):
     async def run_many(self, sql: str, params: Iterable[Params]) -> None:
         self._connection.executemany(sql, params)
 
+    def close(self) -> None:
+        self._connection.close()
+
     def time(self, value: datetime) -> str:
         # SQLAlchemy's storage format for DateTime on SQLite, so that ORM reads and string
         # comparisons in SQL agree with what is written here.

@@ -16,7 +16,6 @@ from typing import Any
 import jwt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import text
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import TEST_SECRET, Api, Person, wait_for
@@ -82,15 +81,22 @@ def sample(samples: Samples, name: str, **labels: str) -> float:
 
 @contextlib.asynccontextmanager
 async def database_busy(api: Api) -> AsyncIterator[None]:
-    """Hold every pooled read connection of the server, so that its next read waits."""
-    async with contextlib.AsyncExitStack() as stack:
-        while True:
-            session = await stack.enter_async_context(api.ctx.db.session())
-            try:
-                await asyncio.wait_for(session.execute(text("SELECT 1")), 0.2)
-            except TimeoutError:  # the pool is empty: this checkout had to wait
-                break
+    """Make the server's reads wait until the block ends, as a database under load would."""
+    free = asyncio.Event()
+    read = api.ctx.db.read
+
+    @contextlib.asynccontextmanager
+    async def slow_read() -> AsyncIterator[Any]:
+        await free.wait()
+        async with read() as sql:
+            yield sql
+
+    api.ctx.db.read = slow_read  # type: ignore[method-assign]
+    try:
         yield
+    finally:
+        free.set()
+        del api.ctx.db.read
 
 
 def padded_ping(size: int) -> str:

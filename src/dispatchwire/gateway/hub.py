@@ -12,8 +12,10 @@ socket whose user has newer stored events than its cursor reads them the same wa
 """
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 
 from sqlalchemy import func, select
 
@@ -37,9 +39,9 @@ __all__ = ["Hub"]
 log = logging.getLogger(__name__)
 
 PAGE = 500  # stored events read at a time
-# Database reads for sockets (auth, resume, catch-up) at a time. Beyond this they wait here, in
-# order, rather than in the connection pool, where a reconnect storm of thousands would time
-# out and starve the HTTP requests.
+# Database reads for sockets (auth, resume, catch-up) per turn of the event loop. Beyond this
+# they wait here, in order: a reconnect storm's thousands of reads are spread over many turns,
+# and whatever else the loop serves (HTTP, live frames, pings) gets a turn between them.
 CONCURRENT_READS = 8
 USERS_PER_QUERY = 500  # newest event ids read at a time when catching up after a broker gap
 RECONNECT_MEMORY_S = 600.0  # how long a dropped user is remembered for the reconnect metric
@@ -51,9 +53,21 @@ class Hub:
         self._by_user: dict[int, list[Connection]] = {}
         self._dropped_at: dict[int, float] = {}  # user id -> when its last socket dropped
         self._catch_ups: set[asyncio.Task[None]] = set()
-        self.reads = asyncio.Semaphore(CONCURRENT_READS)
+        self._reads = asyncio.Semaphore(CONCURRENT_READS)
         ctx.broker.add_listener(self.deliver)
         ctx.broker.add_gap_listener(self._on_broker_gap)
+
+    @contextlib.asynccontextmanager
+    async def read_turn(self) -> AsyncIterator[None]:
+        """Wait for a turn to read for a socket; the turn ends after one pass of the loop.
+
+        Reads do not yield on SQLite (the driver runs on this thread), so a semaphore alone
+        would let a storm's every read run in the same pass of the loop, stalling it for
+        seconds. Holding the turn across one yield lets CONCURRENT_READS through per pass.
+        """
+        async with self._reads:
+            await asyncio.sleep(0)
+            yield
 
     # -- sockets --------------------------------------------------------------------------
 
@@ -130,7 +144,7 @@ class Hub:
             user_ids = list(self._by_user)
             for start in range(0, len(user_ids), USERS_PER_QUERY):
                 users = user_ids[start:start + USERS_PER_QUERY]
-                async with self.reads, self._ctx.db.session() as session:
+                async with self.read_turn(), self._ctx.db.session() as session:
                     newest = dict((await session.execute(
                         select(User.id, User.last_event_id).where(User.id.in_(users)))).all())
                 for user_id, last in newest.items():
@@ -150,7 +164,7 @@ class Hub:
     async def start_from_now(self, conn: Connection) -> None:
         """Put a socket that asked for no replay at its user's newest event, then go live."""
         assert conn.user_id is not None
-        async with self.reads, self._ctx.db.read() as sql:
+        async with self.read_turn(), self._ctx.db.read() as sql:
             conn.cursor = await last_event_id(sql, user_id=conn.user_id)
         if conn.dirty:  # an event came during the read: it may follow the cursor, read it
             self.start_sync(conn, replay=False)
@@ -160,7 +174,7 @@ class Hub:
     async def resume(self, conn: Connection, *, after: int) -> None:
         """Replay every stored event after `after` (clamped to the newest), then go live."""
         assert conn.user_id is not None
-        async with self.reads, self._ctx.db.read() as sql:
+        async with self.read_turn(), self._ctx.db.read() as sql:
             newest = await last_event_id(sql, user_id=conn.user_id)
         if after > newest:  # an id this database never gave out: start from now
             log.warning("user %s resumed after event %s, but its newest is %s",
@@ -182,7 +196,7 @@ class Hub:
         within = self._ctx.settings.ws_send_timeout_s
         while not conn.closing:
             conn.dirty = False
-            async with self.reads, self._ctx.db.read() as sql:
+            async with self.read_turn(), self._ctx.db.read() as sql:
                 events = await list_events(sql, user_id=conn.user_id, after=conn.cursor,
                                            limit=PAGE)
             for stored in events:

@@ -158,7 +158,7 @@ class Session:
             self._refuse("token is missing")
             return
         try:
-            async with self.hub.reads:
+            async with self.hub.read_turn():
                 actor = await authenticate(self.ctx, token=message.token)
             # Read after the user lookup: a token may run out while the database answers.
             expires_at = self.ctx.tokens.expires_at(message.token)

@@ -1,8 +1,6 @@
 """Orders: placing them, reading what the caller may see, and moving them along."""
 
 import logging
-from dataclasses import dataclass, replace
-from datetime import datetime
 
 from sqlalchemy import Select, select
 
@@ -122,71 +120,23 @@ async def change_status(ctx: Context, *, actor: Actor, order_id: int, status: st
     """Move an order along its status machine; 409 for a move the machine forbids."""
     async with ctx.db.transaction() as uow:
         sql = uow.sql
-        order = await _locked_order(sql, actor, order_id)
-        previous = order.status
+        order, master_user_id = await _locked_order(sql, actor, order_id)
         _check_move(actor, order, status)
         now = utcnow()
         # The row is locked: no one else moves it meanwhile.
         await sql.rows("UPDATE orders SET status = :status, updated_at = :now WHERE id = :id",
                        {"status": status, "now": sql.time(now), "id": order_id})
-        order = order.moved(status, now)
         notify_status(uow, order_id=order_id, status=status, client_id=order.client_id,
-                      master_user_id=order.master.user_id if order.master else None)
-        if previous == "new":  # a cancelled search withdraws its offer
+                      master_user_id=master_user_id)
+        if order.status == "new":  # a cancelled search withdraws its offer
             withdrawn = await withdraw_offers(uow, order_id=order_id, status="cancelled")
             await redispatch(ctx, uow, withdrawn)
-        elif status in ("completed", "cancelled") and order.master is not None:
+        elif status in ("completed", "cancelled") and order.master_id is not None:
             await sql.rows("UPDATE masters SET idle_since = :now WHERE id = :id",
-                           {"now": sql.time(now), "id": order.master.id})
-            await dispatch_for_master(ctx, uow, master_id=order.master.id)
-    log.info("order %s: %s -> %s by user %s", order_id, previous, status, actor.user_id)
-    return order.out()
-
-
-@dataclass(frozen=True, slots=True)
-class _Assigned:
-    """The master who took an order."""
-
-    id: int
-    user_id: int
-    name: str
-    phone: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class _OrderRow:
-    """An order as `change_status` reads it, with its client's and master's contacts."""
-
-    id: int
-    status: str
-    appliance_type: str
-    problem: str
-    address: str
-    lat: float | None
-    lon: float | None
-    client: Contact
-    master: _Assigned | None
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def client_id(self) -> int:
-        return self.client.id
-
-    def moved(self, status: str, now: datetime) -> "_OrderRow":
-        return replace(self, status=status, updated_at=now)
-
-    def out(self) -> OrderOut:
-        master = self.master
-        return OrderOut(
-            id=self.id, status=self.status, appliance_type=self.appliance_type,
-            problem=self.problem, address=self.address, lat=self.lat, lon=self.lon,
-            client_id=self.client.id, master_id=master.id if master else None,
-            client=self.client,
-            master=Contact(id=master.id, name=master.name, phone=master.phone)
-            if master else None,
-            created_at=self.created_at, updated_at=self.updated_at,
-        )
+                           {"now": sql.time(now), "id": order.master_id})
+            await dispatch_for_master(ctx, uow, master_id=order.master_id)
+    log.info("order %s: %s -> %s by user %s", order_id, order.status, status, actor.user_id)
+    return order.model_copy(update={"status": status, "updated_at": now})
 
 
 _ORDER_ROW = (
@@ -201,8 +151,9 @@ _VISIBLE = {"client": " AND o.client_id = :user_id", "master": " AND o.master_id
             "admin": ""}
 
 
-async def _locked_order(sql: Sql, actor: Actor, order_id: int) -> _OrderRow:
-    """The order if the actor may see it (see `visible_to`), locked; NotFound otherwise."""
+async def _locked_order(sql: Sql, actor: Actor, order_id: int) -> tuple[OrderOut, int | None]:
+    """The order if the actor may see it (see `visible_to`), locked, and its master's user id;
+    NotFound otherwise."""
     params = {"order_id": order_id, "user_id": actor.user_id, "master_id": actor.master_id}
     if sql.locks_rows:
         # Lock first, read after: a row locked after waiting is re-checked at its newest
@@ -215,15 +166,17 @@ async def _locked_order(sql: Sql, actor: Actor, order_id: int) -> _OrderRow:
     (id_, status, appliance_type, problem, address, lat, lon, client_id, client_name,
      client_phone, master_id, master_user_id, master_name, master_phone, created_at,
      updated_at) = row
-    return _OrderRow(
-        id_, status, appliance_type, problem, address, lat, lon,
-        Contact(id=client_id, name=client_name, phone=client_phone),
-        _Assigned(master_id, master_user_id, master_name, master_phone)
+    order = OrderOut(
+        id=id_, status=status, appliance_type=appliance_type, problem=problem, address=address,
+        lat=lat, lon=lon, client_id=client_id, master_id=master_id,
+        client=Contact(id=client_id, name=client_name, phone=client_phone),
+        master=Contact(id=master_id, name=master_name, phone=master_phone)
         if master_id is not None else None,
-        sql.read_time(created_at), sql.read_time(updated_at))
+        created_at=sql.read_time(created_at), updated_at=sql.read_time(updated_at))
+    return order, master_user_id
 
 
-def _check_move(actor: Actor, order: _OrderRow, status: str) -> None:
+def _check_move(actor: Actor, order: OrderOut, status: str) -> None:
     if status not in TRANSITIONS[order.status]:
         hint = "; orders become assigned when a master accepts" if status == "assigned" else ""
         raise Conflict(f"order {order.id} is {order.status} and cannot become {status}{hint}")

@@ -251,11 +251,12 @@ class GatewayProtocol(asyncio.Protocol):
 
 
 def _peer(request: Request, transport: asyncio.Transport) -> str:
-    forwarded = request.headers.get("X-Forwarded-For")
-    if forwarded:
-        return forwarded.split(",")[0].strip()
+    """The address for the log: the TCP peer, and what a proxy says it forwarded (unchecked:
+    any client can send the header, so it is shown as a claim, never instead of the peer)."""
     peer = transport.get_extra_info("peername")
-    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unknown"
+    address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unknown"
+    forwarded = request.headers.get("X-Forwarded-For")
+    return f"{address} (forwarded for {forwarded[:100]!r})" if forwarded else address
 
 
 def _gateway_protocol(app: Any) -> Callable[..., GatewayProtocol]:

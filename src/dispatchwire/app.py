@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from dispatchwire import __version__
 from dispatchwire.admin.views import router as admin_router
@@ -21,6 +21,7 @@ from dispatchwire.errors import DomainError
 from dispatchwire.gateway.hub import Hub
 from dispatchwire.health import router as health_router
 from dispatchwire.masters.views import router as masters_router
+from dispatchwire.orders.fastlane import OrderFastLane
 from dispatchwire.orders.views import router as orders_router
 from dispatchwire.settings import Settings
 from dispatchwire.web.views import router as web_router
@@ -28,6 +29,8 @@ from dispatchwire.web.views import router as web_router
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1 << 20  # a request body larger than this is refused with 413
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -58,7 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await asyncio.gather(*loops, return_exceptions=True)
 
     app = FastAPI(title="dispatchwire", version=__version__, lifespan=lifespan,
-                  description="Real-time dispatch for field-service companies.")
+                  description="Real-time dispatch for field-service companies.",
+                  max_body_size=MAX_BODY_BYTES)
+    app.add_middleware(OrderFastLane)
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     for router in (auth_router, masters_router, orders_router, dispatch_router, admin_router,
@@ -74,6 +79,6 @@ async def _invalid_request(_request: Request, exc: RequestValidationError) -> JS
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
+async def _domain_error(_request: Request, exc: DomainError) -> Response:
+    return Response(exc.json_body(), status_code=exc.status, headers=exc.headers,
+                    media_type="application/json")

@@ -14,7 +14,8 @@ __all__ = ["ContextDep", "CurrentActor"]
 _bearer = HTTPBearer(auto_error=False, description="a JWT from /api/auth/login")
 
 
-def _context(request: Request) -> Context:
+async def _context(request: Request) -> Context:
+    # async: FastAPI would run a plain function in a worker thread, a hand-off per request
     return request.app.state.ctx
 
 

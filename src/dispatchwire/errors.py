@@ -13,6 +13,11 @@
 Messages name what was wrong and what was expected, and never echo secrets or tokens.
 """
 
+from collections.abc import Mapping
+from typing import ClassVar
+
+import orjson
+
 __all__ = [
     "ConfigurationError",
     "Conflict",
@@ -38,10 +43,15 @@ class DomainError(DispatchwireError):
     """A request refused by the domain rules; `status` is its HTTP status."""
 
     status = 400
+    headers: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def json_body(self) -> bytes:
+        """The HTTP answer's body: `{"detail": "<what was wrong>"}`."""
+        return orjson.dumps({"detail": self.message})
 
 
 class InvalidInput(DomainError):
@@ -50,6 +60,7 @@ class InvalidInput(DomainError):
 
 class Unauthorized(DomainError):
     status = 401
+    headers: ClassVar[Mapping[str, str]] = {"WWW-Authenticate": "Bearer"}
 
 
 class Forbidden(DomainError):

@@ -85,6 +85,15 @@ class SqliteSql(Sql):
     def close(self) -> None:
         self._connection.close()
 
+    def begin(self) -> None:
+        self._connection.execute("BEGIN IMMEDIATE")  # take the write lock now, not mid-way
+
+    def commit(self) -> None:
+        self._connection.commit()
+
+    def rollback(self) -> None:
+        self._connection.rollback()
+
     def time(self, value: datetime) -> str:
         # SQLAlchemy's storage format for DateTime on SQLite, so that ORM reads and string
         # comparisons in SQL agree with what is written here.

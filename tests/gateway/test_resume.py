@@ -334,6 +334,7 @@ async def test_live_events_committed_during_a_long_replay_arrive_once_and_in_ord
                 for _ in range(per_transaction):
                     uow.emit(client.id, "order_status_update", payload)
             emitted += per_transaction
+            await asyncio.sleep(0.001)  # a trickle: SQLite transactions never yield by themselves
 
     await emit(60, 10)  # a backlog of 601 events: more than one page of the replay
     backlog = await newest_event_id(api, client)

@@ -169,7 +169,7 @@ async def withdraw_offers(uow: UnitOfWork, *, status: str, order_id: int | None 
     the offers due first. Returns `(assignment_id, order_id, master_id)` of each offer moved.
     """
     sql = uow.sql
-    await uow.session.flush()
+    await uow.flush()  # the ORM changes so far, if any, before plain SQL
     now = now or utcnow()
     where, params = ["status = 'pending'"], {"status": status, "now": sql.time(now)}
     if order_id is not None:
@@ -209,7 +209,7 @@ async def withdraw_offers(uow: UnitOfWork, *, status: str, order_id: int | None 
 async def dispatch_order(ctx: Context, uow: UnitOfWork, *, order_id: int,
                          look_again: bool = True) -> Offer | None:
     """Offer a waiting order to the best eligible master, or leave it waiting."""
-    await uow.session.flush()
+    await uow.flush()
     order = await _waiting_order(uow.sql, order_id)
     if order is None:
         return None
@@ -231,7 +231,7 @@ async def dispatch_placed_order(ctx: Context, uow: UnitOfWork, *, order: Offered
 async def dispatch_for_master(ctx: Context, uow: UnitOfWork, *, master_id: int,
                               look_again: bool = True) -> Offer | None:
     """Offer the oldest waiting order this master may take, if the master is free."""
-    await uow.session.flush()
+    await uow.flush()
     sql = uow.sql
     row = await sql.first(
         f"SELECT m.id, m.user_id, m.specializations FROM masters m"

@@ -82,10 +82,12 @@ async def create_order(ctx: Context, *, actor: Actor, data: OrderIn) -> OrderOut
         await dispatch_placed_order(ctx, uow, order=order)
         uow.after_commit(ORDERS_PLACED.inc)
         name, phone = await sql.first(_CONTACT, {"user_id": actor.user_id}) or ("", None)
-    # As stored: a new order has no master until one accepts.
-    return OrderOut(id=order_id, status="new", **fields, client_id=actor.user_id,
-                    master_id=None, client=Contact(id=actor.user_id, name=name, phone=phone),
-                    master=None, created_at=now, updated_at=now)
+    # As stored: a new order has no master until one accepts. Built from checked values, so
+    # not validated again (the input's checks would cost ~25 µs here).
+    return OrderOut.model_construct(
+        id=order_id, status="new", **fields, client_id=actor.user_id, master_id=None,
+        client=Contact.model_construct(id=actor.user_id, name=name, phone=phone), master=None,
+        created_at=now, updated_at=now)
 
 
 _INSERT_ORDER = (
@@ -166,11 +168,11 @@ async def _locked_order(sql: Sql, actor: Actor, order_id: int) -> tuple[OrderOut
     (id_, status, appliance_type, problem, address, lat, lon, client_id, client_name,
      client_phone, master_id, master_user_id, master_name, master_phone, created_at,
      updated_at) = row
-    order = OrderOut(
+    order = OrderOut.model_construct(  # as stored: nothing to validate
         id=id_, status=status, appliance_type=appliance_type, problem=problem, address=address,
         lat=lat, lon=lon, client_id=client_id, master_id=master_id,
-        client=Contact(id=client_id, name=client_name, phone=client_phone),
-        master=Contact(id=master_id, name=master_name, phone=master_phone)
+        client=Contact.model_construct(id=client_id, name=client_name, phone=client_phone),
+        master=Contact.model_construct(id=master_id, name=master_name, phone=master_phone)
         if master_id is not None else None,
         created_at=sql.read_time(created_at), updated_at=sql.read_time(updated_at))
     return order, master_user_id

@@ -75,7 +75,7 @@ async def open_rig(system: str, options: Options, plan: Plan, workdir: Path, say
         ready_s = await server.start()
         say(f"{system}: ready in {ready_s:.1f} s (pid {server.pid}, port {port})")
         rig.pool.start()
-        rig.canary.start()
+        await rig.canary.start()
         yield rig
     finally:
         await rig.canary.stop()

@@ -94,7 +94,7 @@ async def run_storm(rig: Rig, say: Any, capacity_per_s: float | None = None) -> 
     await until(lambda: fleet.subscribed == 0, 10.0)
     storm.restart_ready_s = round(await rig.server.start(), 2)
     ready = time.perf_counter()
-    await until(lambda: rig.canary.transport is not None, 5.0, every_s=0.005)  # watch it all
+    await until(lambda: rig.canary.connected, 5.0, every_s=0.005)  # watch it all
     meters = rig.meters()
     failures = fleet.connect_failures
     with contextlib.suppress(TimeoutError):

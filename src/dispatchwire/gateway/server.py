@@ -17,6 +17,7 @@ pings without reading the pongs is dropped; invalid UTF-8 in a text frame closes
 """
 
 import asyncio
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from dispatchwire.gateway.admission import Admission, AdmittedHttpProtocol
 from dispatchwire.gateway.connection import Connection
 from dispatchwire.gateway.ws import PATH, Session
 from dispatchwire.settings import Settings
@@ -272,6 +274,7 @@ def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Co
         "host": settings.host, "port": settings.port, "log_level": settings.log_level.lower(),
         "proxy_headers": True,
         "log_config": None,  # one format for all: uvicorn logs through the root logger
+        "http": functools.partial(AdmittedHttpProtocol, admission=Admission()),
         "ws": _gateway_protocol(app), "ws_max_size": MAX_MESSAGE_BYTES,
         "ws_ping_interval": settings.ws_ping_interval_s,
         "ws_ping_timeout": settings.ws_ping_timeout_s,

@@ -1,0 +1,37 @@
+"""New connections are let in a few per pass of the event loop, all of them, in order."""
+
+import asyncio
+
+from dispatchwire.gateway.admission import Admission
+from tests.gateway.support import Live
+
+
+async def test_a_burst_is_let_in_a_few_per_pass_in_order_of_arrival() -> None:
+    admission = Admission(per_pass=4)
+    started: list[int] = []
+    for n in range(10):
+        admission.admit(lambda n=n: started.append(n))
+    assert started == [] and len(admission) == 10  # nothing runs in the pass that admits
+    seen_per_pass = []
+    while len(started) < 10:
+        await asyncio.sleep(0)  # one pass of the loop
+        seen_per_pass.append(len(started))
+    assert started == list(range(10))
+    assert seen_per_pass[:3] == [4, 8, 10]
+    admission.admit(lambda: started.append(10))  # an idle gate starts again
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert started[-1] == 10 and len(admission) == 0
+
+
+async def test_a_burst_of_sockets_all_get_through_and_are_served(live: Live) -> None:
+    master = await live.api.master()
+    client = await live.api.register("client")
+    sockets = await asyncio.gather(*(live.socket().connect() for _ in range(150)))
+    try:
+        replies = await asyncio.gather(*(ws.auth(client) for ws in sockets))
+        assert all(reply["type"] == "auth_success" for reply in replies)
+        ws = await live.master_socket(master)  # one more, after the burst
+        await ws.close()
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets))

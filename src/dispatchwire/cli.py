@@ -130,6 +130,10 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> None:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # noise at import
+    # What the format above never shows, logging need not look up for every line (the
+    # "Optimization" section of the logging HOWTO): ~2 µs of a ~10 µs line.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None  # the caller's file and line
     _tune_gc()
     uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
 

@@ -47,7 +47,7 @@ class OrderFastLane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = _route(scope)
-        token = route and _bearer_token(scope)
+        token = _bearer_token(scope) if route is not None else None
         if route is None or token is None or not _json_content(scope):
             await self.app(scope, receive, send)
             return

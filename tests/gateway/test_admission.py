@@ -2,22 +2,31 @@
 
 import asyncio
 
+from prometheus_client import REGISTRY
+
 from dispatchwire.gateway.admission import Admission
 from tests.gateway.support import Live
+
+
+def waiting() -> float:
+    return REGISTRY.get_sample_value("dispatchwire_connections_waiting") or 0.0
 
 
 async def test_a_burst_is_let_in_a_few_per_pass_in_order_of_arrival() -> None:
     admission = Admission(per_pass=4)
     started: list[int] = []
+    waiting_before = waiting()
     for n in range(10):
         admission.admit(lambda n=n: started.append(n))
     assert started == [] and len(admission) == 10  # nothing runs in the pass that admits
+    assert waiting() == waiting_before + 10
     seen_per_pass = []
     while len(started) < 10:
         await asyncio.sleep(0)  # one pass of the loop
         seen_per_pass.append(len(started))
     assert started == list(range(10))
     assert seen_per_pass[:3] == [4, 8, 10]
+    assert waiting() == waiting_before
     admission.admit(lambda: started.append(10))  # an idle gate starts again
     await asyncio.sleep(0)
     await asyncio.sleep(0)

@@ -19,6 +19,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from dispatchwire.gateway.metrics import ADMISSION_WAITING
+
 __all__ = ["ADMITTED_PER_PASS", "Admission", "AdmittedHttpProtocol"]
 
 # A handshake costs ~0.2 ms of CPU: about 5 ms of them per pass.
@@ -39,12 +41,15 @@ class Admission:
     def admit(self, start: Callable[[], None]) -> None:
         """Call `start` in a later pass of the loop, in order of arrival."""
         self._waiting.append(start)
+        ADMISSION_WAITING.inc()
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._let_some_in)
 
     def _let_some_in(self) -> None:
-        for _ in range(min(self._per_pass, len(self._waiting))):
+        admitted = min(self._per_pass, len(self._waiting))
+        ADMISSION_WAITING.dec(admitted)
+        for _ in range(admitted):
             self._waiting.popleft()()
         if self._waiting:
             asyncio.get_running_loop().call_soon(self._let_some_in)  # the next pass

@@ -2,6 +2,7 @@
 
 import asyncio
 
+import pytest
 from prometheus_client import REGISTRY
 
 from dispatchwire.gateway.admission import Admission
@@ -31,6 +32,26 @@ async def test_a_burst_is_let_in_a_few_per_pass_in_order_of_arrival() -> None:
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     assert started[-1] == 10 and len(admission) == 0
+
+
+async def test_a_connection_failing_as_it_is_let_in_does_not_hold_up_the_rest(
+        caplog: pytest.LogCaptureFixture) -> None:
+    admission = Admission(per_pass=2)
+    started: list[int] = []
+
+    def broken() -> None:
+        raise RuntimeError("broken connection")
+
+    for start in (broken, lambda: started.append(1), lambda: started.append(2)):
+        admission.admit(start)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert started == [1, 2] and len(admission) == 0
+    assert "failed as it was let in" in caplog.text
+    admission.admit(lambda: started.append(3))  # and the gate still works
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert started == [1, 2, 3]
 
 
 async def test_a_burst_of_sockets_all_get_through_and_are_served(live: Live) -> None:

@@ -4,15 +4,16 @@ After a restart, thousands of masters reconnect within a second. The loop reads 
 socket in one pass (libuv polls again while it finds a full batch of events), so without a
 gate one pass parsed 8,000 upgrade requests and did their WebSocket handshakes back to back:
 1.7 s in which nothing else ran, not even the pongs of sockets already live. Here a new
-connection's first bytes wait; `Admission` lets a few connections on per pass, so each pass does a
-bounded amount of handshaking and everything else gets its turn in between. The wait costs a
-new connection one pass of the loop when nothing queues.
+connection's first bytes wait; `Admission` lets a few connections on per pass, so each pass
+does a bounded amount of handshaking and everything else gets its turn in between. The wait
+costs a new connection one pass of the loop when nothing queues.
 
 Only a connection's first request waits: a keep-alive connection's later requests, and an
 upgraded socket's frames, are read as they come.
 """
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from dispatchwire.gateway.metrics import ADMISSION_WAITING
 
 __all__ = ["ADMITTED_PER_PASS", "Admission", "AdmittedHttpProtocol"]
+
+log = logging.getLogger(__name__)
 
 # A handshake costs ~0.2 ms of CPU: about 5 ms of them per pass.
 ADMITTED_PER_PASS = 24
@@ -50,7 +53,11 @@ class Admission:
         admitted = min(self._per_pass, len(self._waiting))
         ADMISSION_WAITING.dec(admitted)
         for _ in range(admitted):
-            self._waiting.popleft()()
+            start = self._waiting.popleft()
+            try:
+                start()
+            except Exception:  # one connection's failure must not close the gate on the rest
+                log.exception("a new connection failed as it was let in")
         if self._waiting:
             asyncio.get_running_loop().call_soon(self._let_some_in)  # the next pass
         else:

@@ -433,6 +433,23 @@ async def test_permessage_deflate_is_used_only_when_both_sides_allow_it(
         await ping(ws)
 
 
+async def test_compressed_sockets_each_keep_their_own_compression_state(live: Live) -> None:
+    """One deflate factory is offered to every socket; each socket's stream is its own."""
+    clients = [await live.api.register("client") for _ in range(3)]
+    sockets = [await live.socket().connect() for _ in clients]
+    try:
+        for ws, client in zip(sockets, clients, strict=True):
+            assert ws.conn is not None and ws.conn.response is not None
+            assert "permessage-deflate" in ws.conn.response.headers["Sec-WebSocket-Extensions"]
+            await ws.auth(client)
+        for _ in range(3):  # interleaved: a shared compressor would garble the later frames
+            for ws in sockets:
+                await ping(ws)
+    finally:
+        for ws in sockets:
+            await ws.close()
+
+
 # -- subscriptions and stats ----------------------------------------------------------------
 
 

@@ -47,6 +47,10 @@ SHUTDOWN = 1012  # service restart: reconnect (and resume) shortly
 # websockets logs every opened connection at INFO; the gateway logs its own line per socket.
 _frames_log = logging.getLogger("dispatchwire.gateway.frames")
 _frames_log.setLevel(logging.WARNING)
+# Offered to every socket; a factory only holds settings (each socket that takes it gets an
+# extension of its own), so one serves all rather than one per socket.
+_DEFLATE = [ServerPerMessageDeflateFactory(
+    server_max_window_bits=12, client_max_window_bits=12, compress_settings={"memLevel": 5})]
 
 
 class GatewayProtocol(asyncio.Protocol):
@@ -60,11 +64,8 @@ class GatewayProtocol(asyncio.Protocol):
         self._config = config
         self._app = app  # the FastAPI application: its state holds the context and the hub
         self._connections = server_state.connections  # uvicorn shuts these down on exit
-        extensions = [ServerPerMessageDeflateFactory(
-            server_max_window_bits=12, client_max_window_bits=12, compress_settings={"memLevel": 5}
-        )] if config.ws_per_message_deflate else None
-        self.ws = ServerProtocol(extensions=extensions, max_size=config.ws_max_size,
-                                 logger=_frames_log)
+        self.ws = ServerProtocol(extensions=_DEFLATE if config.ws_per_message_deflate else None,
+                                 max_size=config.ws_max_size, logger=_frames_log)
         self.transport: asyncio.Transport | None = None
         self.conn: Connection | None = None
         self.session: Session | None = None

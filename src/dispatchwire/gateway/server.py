@@ -32,6 +32,7 @@ from websockets.server import ServerProtocol
 
 from dispatchwire.gateway.admission import Admission, AdmittedHttpProtocol
 from dispatchwire.gateway.connection import Connection
+from dispatchwire.gateway.timers import later
 from dispatchwire.gateway.ws import PATH, Session
 from dispatchwire.settings import Settings
 
@@ -138,7 +139,7 @@ class GatewayProtocol(asyncio.Protocol):
         self._flush()
         self.hold_reading(False)  # the client's answer must be read
         self._cancel_timer()
-        self._timer = asyncio.get_running_loop().call_later(CLOSE_GRACE_S, self.transport.abort)
+        self._timer = later(CLOSE_GRACE_S, self.transport.abort)
 
     def hold_reading(self, hold: bool) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -210,7 +211,7 @@ class GatewayProtocol(asyncio.Protocol):
         self._cancel_timer()
         interval = self._config.ws_ping_interval
         if interval:
-            self._timer = asyncio.get_running_loop().call_later(interval, self._ping)
+            self._timer = later(interval, self._ping)
 
     def _ping(self) -> None:
         if self.ws.state is not State.OPEN:
@@ -220,7 +221,7 @@ class GatewayProtocol(asyncio.Protocol):
         self._flush()
         timeout = self._config.ws_ping_timeout
         if timeout:
-            self._timer = asyncio.get_running_loop().call_later(timeout, self._keepalive_timeout)
+            self._timer = later(timeout, self._keepalive_timeout)
         else:
             self._schedule_ping()
 

@@ -31,6 +31,7 @@ from dispatchwire.gateway.protocol import (
     error_frame,
     parse,
 )
+from dispatchwire.gateway.timers import later
 
 __all__ = ["PATH", "Reader", "Session"]
 
@@ -61,8 +62,8 @@ class Session:
         self.refused_in_a_row = 0
         self._busy = False  # an answer is being read from the database
         self._waiting: deque[str | None] = deque()  # frames (None: binary) read meanwhile
-        self._auth_deadline: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            settings.ws_auth_timeout_s, self._auth_timed_out)
+        self._auth_deadline: asyncio.TimerHandle | None = later(settings.ws_auth_timeout_s,
+                                                                self._auth_timed_out)
 
     def received(self, text: str | None) -> None:
         """A whole message from the client: its text, or None for a binary one."""
@@ -191,8 +192,7 @@ class Session:
         if self.conn.expiry is not None:
             self.conn.expiry.cancel()
         delay = max(0.0, expires_at - time.time())
-        self.conn.expiry = asyncio.get_running_loop().call_later(
-            delay, self._refuse, "token has expired: log in again")
+        self.conn.expiry = later(delay, self._refuse, "token has expired: log in again")
 
     def _refuse(self, message: str) -> None:
         self._reply("auth_error", message=message)

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from dispatchwire.alarm import Alarm
-from dispatchwire.auth.security import LoginBrake, Passwords, Tokens
+from dispatchwire.auth.security import KnownUsers, LoginBrake, Passwords, Tokens
 from dispatchwire.broker import Broker, broker_from_url
 from dispatchwire.db import Database, Publisher, StoredEvent
 from dispatchwire.metrics import EVENTS_STORED
@@ -23,6 +23,7 @@ class Context:
     passwords: Passwords
     tokens: Tokens
     login_brake: LoginBrake
+    known_users: KnownUsers = field(default_factory=KnownUsers)
     presence: Presence = field(default_factory=Presence)
     alarm: Alarm = field(default_factory=Alarm)  # wakes the expiry loop for a nearer deadline
 

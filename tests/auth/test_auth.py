@@ -1,5 +1,6 @@
 """Accounts over HTTP: registration, login, and what a bearer token must be to be accepted."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -7,6 +8,7 @@ import jwt
 from sqlalchemy import delete
 
 from dispatchwire.auth.models import User
+from dispatchwire.auth.security import KnownUsers
 from tests.conftest import TEST_SECRET, Api, Person
 
 USER_FIELDS = {"id", "email", "name", "phone", "role", "masterId", "createdAt"}
@@ -163,11 +165,14 @@ async def test_a_token_without_expiry_or_subject_is_401(api: Api) -> None:
     await assert_refused(api, bearer(signed({"sub": "not-a-number", "exp": future})))
 
 
-async def test_a_token_whose_user_is_gone_is_401(api: Api) -> None:
+async def test_a_token_whose_user_is_gone_is_401_once_the_user_is_no_longer_known(
+        api: Api) -> None:
+    api.ctx.known_users = KnownUsers(ttl_s=0.2)  # who a user is, kept this long
     client = await api.register("client")
     await api.call("GET", "/api/auth/me", client)
     async with api.ctx.db.transaction() as uow:
         await uow.session.execute(delete(User).where(User.id == client.id))
+    await asyncio.sleep(0.25)
     await assert_refused(api, client.headers)
     response = await api.client.get("/api/orders", headers=client.headers)
     assert response.status_code == 401

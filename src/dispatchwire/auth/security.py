@@ -13,7 +13,7 @@ from dispatchwire.clock import utcnow
 from dispatchwire.errors import TooManyRequests, Unauthorized
 from dispatchwire.schemas import MAX_ID
 
-__all__ = ["LoginBrake", "Passwords", "Tokens"]
+__all__ = ["KnownUsers", "LoginBrake", "Passwords", "Tokens"]
 
 ALGORITHM = "HS256"
 
@@ -87,6 +87,35 @@ class Tokens:
             del self._checked[next(iter(self._checked))]  # the oldest kept
         self._checked[token] = (user_id, expires_at)
         return user_id, expires_at
+
+
+class KnownUsers:
+    """Who a user id stands for (role, master profile), as last read, for a few seconds.
+
+    Every request and socket names its user, and reading that row cost ~23 µs on SQLite: each
+    commit resets the reading connection's page cache. A user's role and master profile never
+    change once made, so a kept answer goes stale only if the user is deleted behind the
+    service's back, and `ttl_s` bounds how long such a user is still let in. Only users found
+    are kept; memory is bounded by dropping the oldest entries.
+    """
+
+    CACHED = 16_384
+
+    def __init__(self, *, ttl_s: float = 5.0) -> None:
+        self._ttl = ttl_s
+        self._known: dict[int, tuple[str, int | None, float]] = {}  # id -> role, master, until
+
+    def get(self, user_id: int) -> tuple[str, int | None] | None:
+        known = self._known.get(user_id)
+        if known is None or known[2] <= time.monotonic():
+            return None
+        return known[0], known[1]
+
+    def put(self, user_id: int, role: str, master_id: int | None) -> None:
+        self._known.pop(user_id, None)  # re-inserted last, so that eviction drops the oldest
+        if len(self._known) >= self.CACHED:
+            del self._known[next(iter(self._known))]
+        self._known[user_id] = (role, master_id, time.monotonic() + self._ttl)
 
 
 class LoginBrake:

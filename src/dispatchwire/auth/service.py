@@ -97,11 +97,15 @@ async def login(ctx: Context, *, email: str, password: str) -> TokenOut:
 async def authenticate(ctx: Context, *, token: str) -> Actor:
     """The actor a bearer token stands for; Unauthorized if the token or its user is gone."""
     user_id = ctx.tokens.user_id(token)
-    async with ctx.db.read() as sql:
-        row = await sql.first(ACTOR, {"user_id": user_id})
-    if row is None:
-        raise Unauthorized("token is invalid: its user no longer exists")
-    return Actor(user_id=user_id, role=row[0], master_id=row[1])
+    known = ctx.known_users.get(user_id)
+    if known is None:
+        async with ctx.db.read() as sql:
+            row = await sql.first(ACTOR, {"user_id": user_id})
+        if row is None:
+            raise Unauthorized("token is invalid: its user no longer exists")
+        known = row[0], row[1]
+        ctx.known_users.put(user_id, *known)
+    return Actor(user_id=user_id, role=known[0], master_id=known[1])
 
 
 ACTOR = ("SELECT u.role, m.id FROM users u LEFT JOIN masters m ON m.user_id = u.id"

@@ -18,20 +18,30 @@ class Alarm:
     def __init__(self) -> None:
         self._event = asyncio.Event()
         self._wake_at: datetime | None = None  # None while the loop is awake
+        self._noted: datetime | None = None  # the earliest deadline noted while it was awake
 
     def note(self, deadline: datetime) -> None:
         """A deadline was set: wake the loop if it would sleep past it."""
-        if self._wake_at is None or deadline < self._wake_at:
+        if self._wake_at is None:
+            # Awake: the loop may already have read the deadlines, so weigh this one when it
+            # goes to sleep. (Waking it outright would make it read them again after every
+            # offer made while it works: its own transactions wait for their commit.)
+            if self._noted is None or deadline < self._noted:
+                self._noted = deadline
+        elif deadline < self._wake_at:
             self._event.set()
 
     def awake(self) -> None:
-        """The loop is reading deadlines: any deadline noted from now on wakes it again."""
-        self._wake_at = None
+        """The loop is reading deadlines: any deadline noted from now on is weighed again."""
+        self._wake_at = self._noted = None
         self._event.clear()
 
     async def sleep(self, seconds: float) -> None:
-        """Sleep `seconds`, or until a nearer deadline is noted."""
-        self._wake_at = utcnow() + timedelta(seconds=seconds)
+        """Sleep `seconds`, or until a nearer deadline is noted (at once if one was, awake)."""
+        wake_at = utcnow() + timedelta(seconds=seconds)
+        if self._noted is not None and self._noted < wake_at:
+            return
+        self._wake_at = wake_at
         with contextlib.suppress(TimeoutError):  # asyncio.timeout: see cluster.py
             async with asyncio.timeout(seconds):
                 await self._event.wait()

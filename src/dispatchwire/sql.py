@@ -85,6 +85,10 @@ class SqliteSql(Sql):
     def close(self) -> None:
         self._connection.close()
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        return self._connection
+
     def begin(self) -> None:
         self._connection.execute("BEGIN IMMEDIATE")  # take the write lock now, not mid-way
 

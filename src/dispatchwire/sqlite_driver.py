@@ -56,6 +56,16 @@ class SQLiteDialect_inloop(SQLiteDialect_pysqlite):
         await_(_at_once())
         super().do_executemany(cursor, statement, parameters, context)
 
+    # On a connection whose transactions the application runs itself (`managed`, see
+    # `db.Database`), SQLAlchemy's commit and rollback only end its own bookkeeping.
+    def do_commit(self, dbapi_connection: Any) -> None:
+        if not getattr(dbapi_connection, "managed", False):
+            super().do_commit(dbapi_connection)
+
+    def do_rollback(self, dbapi_connection: Any) -> None:
+        if not getattr(dbapi_connection, "managed", False):
+            super().do_rollback(dbapi_connection)
+
 
 async def _at_once() -> None:
     return None
@@ -67,6 +77,8 @@ class _Cursor(sqlite3.Cursor):
 
 
 class _Connection(sqlite3.Connection):
+    managed = False
+
     def cursor(self, factory: Any = _Cursor) -> Any:
         return super().cursor(factory)
 

@@ -110,7 +110,7 @@ class UnitOfWork:
     """
 
     def __init__(self, connection: AsyncConnection, sql: Sql,
-                 before_session: Callable[[], None] | None = None) -> None:
+                 before_session: "Callable[[], _Batch | None] | None" = None) -> None:
         self.connection = connection
         self.sql = sql
         self.batch: _Batch | None = None  # (SQLite) set if it left the batch it began in
@@ -124,7 +124,7 @@ class UnitOfWork:
     def session(self) -> AsyncSession:
         if self._session is None:
             if self._before_session is not None:
-                self._before_session()
+                self.batch = self._before_session()
             if not self.connection.in_transaction():
                 # SQLite: BEGIN went straight to the driver; tell SQLAlchemy's connection (no
                 # statement runs), so that the session joins that transaction, not owns one.
@@ -300,7 +300,9 @@ class Database:
             batch = self._batch or self._open_batch(sql)
             batch.size += 1
             changes = sql.connection.total_changes
-            uow = UnitOfWork(conn, sql, before_session=lambda: self._alone(uow, changes))
+            # (a partial, not a closure over `uow`: that cycle left ~17 objects a transaction
+            # for the collector, and a collection at 10,000 sockets pauses the loop)
+            uow = UnitOfWork(conn, sql, before_session=functools.partial(self._alone, changes))
             try:
                 yield uow, batch
                 if conn.in_transaction():  # a session joined: end SQLAlchemy's bookkeeping
@@ -317,16 +319,17 @@ class Database:
                 if batch is self._batch and batch.due:
                     self._commit(batch)
 
-    def _alone(self, uow: UnitOfWork, changes: int) -> None:
-        """Before a unit of work uses the ORM session: give it a batch of its own, if it can."""
+    def _alone(self, changes: int) -> "_Batch | None":
+        """Before a unit of work uses the ORM session: a batch of its own, if it can have one."""
         batch, sql = self._batch, self._writer[1] if self._writer else None
         if batch is None or sql is None or batch.size == 1 or \
                 sql.connection.total_changes != changes:
-            return
+            return None
         batch.size -= 1
         self._commit(batch)
-        uow.batch = self._open_batch(sql)
-        uow.batch.size = 1
+        alone = self._open_batch(sql)
+        alone.size = 1
+        return alone
 
     def _open_batch(self, sql: SqliteSql) -> _Batch:
         sql.begin()

@@ -2,6 +2,7 @@
 loop, nothing reported or published before it, and a failure costing no other its work."""
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -190,3 +191,18 @@ async def test_a_caller_cancelled_while_its_batch_commits_still_publishes(api: A
     assert published == ["kept"]
     async with db.read() as sql:
         assert await sql.scalar("SELECT count(*) FROM events WHERE type = 'kept'") == 1
+
+
+async def test_transactions_leave_no_cycles_for_the_collector(api: Api) -> None:
+    """A collection at 10,000 sockets pauses the loop: the write path must not make garbage
+    that only a collection frees (a closure over the unit of work once left ~17 objects each)."""
+    db = api.ctx.db
+    await asyncio.gather(*(add_user(db, f"warm{n}") for n in range(5)))
+    gc.collect()
+    gc.disable()
+    try:
+        for round_ in range(10):
+            await asyncio.gather(*(add_user(db, f"g{round_}-{n}") for n in range(5)))
+        assert gc.collect() < 25  # 50 transactions
+    finally:
+        gc.enable()

@@ -17,7 +17,7 @@ from dispatchwire.cluster import share_presence_forever
 from dispatchwire.context import open_context
 from dispatchwire.dispatch.expiry import run_expiry_loop, wake_on_offers
 from dispatchwire.dispatch.views import router as dispatch_router
-from dispatchwire.errors import DomainError
+from dispatchwire.errors import DomainError, log_refusal
 from dispatchwire.gateway.hub import Hub
 from dispatchwire.health import router as health_router
 from dispatchwire.masters.views import router as masters_router
@@ -75,13 +75,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
     """422 naming each bad field; the input itself is never echoed (it may hold a password)."""
     detail = [{"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
               for error in exc.errors()]
+    log_refusal(request.method, request.url.path, 422,
+                "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in detail))
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-async def _domain_error(_request: Request, exc: DomainError) -> Response:
+async def _domain_error(request: Request, exc: DomainError) -> Response:
+    log_refusal(request.method, request.url.path, exc.status, exc.message)
     return Response(exc.json_body(), status_code=exc.status, headers=exc.headers,
                     media_type="application/json")

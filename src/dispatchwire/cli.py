@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {k: v for k, v in vars(args).items() if k in SERVE_OPTIONS and v is not None}
     if getattr(args, "demo", False):
         overrides["demo"] = True
+    if getattr(args, "access_log", False):
+        overrides["access_log"] = True
     try:
         settings = Settings(**overrides)
         settings.resolve_jwt_secret()  # fail before anything starts
@@ -53,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
                            help=f"overrides DISPATCHWIRE_{name.upper()}")
     serve.add_argument("--demo", action="store_true",
                        help="create and print demo accounts (for a laptop, never production)")
+    serve.add_argument("--access-log", action="store_true",
+                       help="log every HTTP request (overrides DISPATCHWIRE_ACCESS_LOG)")
     serve.set_defaults(handler=_serve)
     admin = commands.add_parser("create-admin", help="create an admin account")
     admin.add_argument("--email", required=True)

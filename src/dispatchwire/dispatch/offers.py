@@ -153,8 +153,8 @@ async def make_offer(ctx: Context, uow: UnitOfWork, *, order: OfferedOrder, mast
     uow.emit(master.user_id, "new_assignment", {"assignment": offer_payload(offer, order)})
     uow.after_commit(lambda: ctx.alarm.note(expires_at))
     uow.after_commit(OFFERS_MADE.inc)
-    log.info("offer %s: order %s to master %s until %s", offer_id, order.id, master.id,
-             isoformat(expires_at))
+    uow.after_commit(lambda: log.info("offer %s: order %s to master %s until %s", offer_id,
+                                      order.id, master.id, isoformat(expires_at)))
     return offer
 
 
@@ -198,12 +198,17 @@ async def withdraw_offers(uow: UnitOfWork, *, status: str, order_id: int | None 
         " (SELECT user_id FROM masters WHERE masters.id = assignments.master_id)",
         params | id_params))
     if rows:
-        uow.after_commit(lambda: OFFERS_RESOLVED.labels(status).inc(len(rows)))
-    for assignment_id, order_of_offer, master_of_offer, user_id in rows:
+        uow.after_commit(lambda: _resolved(rows, status))
+    for assignment_id, _order_id, _master_id, user_id in rows:
         uow.emit(user_id, "assignment_expired", {"assignmentId": assignment_id})
-        log.info("offer %s of order %s to master %s: %s", assignment_id, order_of_offer,
-                 master_of_offer, status)
     return [(row[0], row[1], row[2]) for row in rows]
+
+
+def _resolved(rows: Sequence[Any], status: str) -> None:
+    OFFERS_RESOLVED.labels(status).inc(len(rows))
+    for assignment_id, order_id, master_id, _user_id in rows:
+        log.info("offer %s of order %s to master %s: %s", assignment_id, order_id, master_id,
+                 status)
 
 
 async def dispatch_order(ctx: Context, uow: UnitOfWork, *, order_id: int,

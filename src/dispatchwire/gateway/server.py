@@ -274,6 +274,7 @@ def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Co
     """The one uvicorn configuration, for `dispatchwire serve` and the tests alike."""
     options: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "log_level": settings.log_level.lower(),
+        "access_log": settings.access_log,
         "proxy_headers": True,
         "log_config": None,  # one format for all: uvicorn logs through the root logger
         "http": functools.partial(AdmittedHttpProtocol, admission=Admission()),

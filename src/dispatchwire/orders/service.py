@@ -75,7 +75,8 @@ async def create_order(ctx: Context, *, actor: Actor, data: OrderIn) -> OrderOut
         fields = data.model_dump()
         order_id = await sql.scalar(_INSERT_ORDER, {
             **fields, "client_id": actor.user_id, "now": sql.time(now)})
-        log.info("order %s placed by user %s: %s", order_id, actor.user_id, data.appliance_type)
+        uow.after_commit(lambda: log.info("order %s placed by user %s: %s", order_id,
+                                          actor.user_id, data.appliance_type))
         # No other transaction can see the order yet: nothing to lock, no offer to look for.
         order = OrderFacts(order_id, data.appliance_type, data.problem, data.address, data.lat,
                            data.lon)

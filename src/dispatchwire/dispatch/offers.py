@@ -321,13 +321,23 @@ async def _candidates(sql: Sql, order: OfferedOrder, live: AbstractSet[int]
     rows += await sql.rows(query.format(live="", limit=f"LIMIT {CANDIDATES}"), params)
     if len(live) > LIVE_IN_LIST and len(rows) == CANDIDATES and not live & {r[0] for r in rows}:
         rows = await sql.rows(query.format(live="", limit=""), params)
+    located = order.lat is not None and order.lon is not None
     masters: dict[int, MasterFacts] = {}
     for id_, user_id, specializations, lat, lon, idle_since in rows:
-        kinds = sql.read_json(specializations) or []
+        kinds = [] if specializations in _NONE else sql.read_json(specializations) or []
         if id_ not in masters and (not kinds or order.appliance_type in kinds):
-            masters[id_] = MasterFacts(id_, user_id, kinds, lat, lon,
-                                       sql.read_time(idle_since) if idle_since else None)
+            masters[id_] = MasterFacts(id_, user_id, kinds, lat, lon, sql.read_time(idle_since)
+                                       if located and idle_since else None)
+    if not located:
+        # No distance to weigh: the rows came idle longest first (live ones first when
+        # listed), so a stable sort on the live socket alone ranks them as `rank_masters`
+        # would, without reading every row's time (~1 µs each).
+        return sorted(masters.values(), key=lambda master: master.id not in live)
     return rank_masters(masters.values(), lat=order.lat, lon=order.lon, live=live)
+
+
+# A master without specializations, as each database returns the column.
+_NONE: tuple[object, ...] = ("[]", [], None)
 
 
 def _eligible(order: OfferedOrder) -> tuple[str, dict[str, Any]]:

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from prometheus_client import REGISTRY
 
-from dispatchwire.gateway.admission import Admission
+from dispatchwire.gateway.admission import Admission, OneWrite
 from tests.gateway.support import Live
 
 
@@ -65,3 +65,55 @@ async def test_a_burst_of_sockets_all_get_through_and_are_served(live: Live) -> 
         await ws.close()
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets))
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+def test_a_response_head_goes_out_with_its_body_in_one_write() -> None:
+    raw = Recorder()
+    responses = OneWrite(raw)  # type: ignore[arg-type]
+    responses.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # an interim answer: at once
+    assert raw.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    responses.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    assert len(raw.writes) == 1
+    responses.write(b"ok")
+    assert raw.writes[1] == b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+    responses.write(b"more")  # a streamed body's later parts: as they come
+    assert raw.writes[2] == b"more"
+    responses.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+    responses.flush()  # the response ended with no body written
+    assert raw.writes[3] == b"HTTP/1.1 204 No Content\r\n\r\n"
+    responses.write(b"HTTP/1.1 500 Internal Server Error\r\n\r\n")
+    responses.close()  # an app that failed midway: the head still goes before the close
+    assert raw.writes[4].startswith(b"HTTP/1.1 500") and raw.closed
+    assert responses.is_closing()  # the rest is the transport's
+
+
+async def test_responses_with_and_without_a_body_reach_a_raw_client_whole(live: Live) -> None:
+    port = int(live.http_url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        # One keep-alive connection; a HEAD's response (a 405 here) has a head and no body.
+        for method in ("GET", "HEAD", "GET"):
+            writer.write(f"{method} /health HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 200 " if method == "GET" else b"HTTP/1.1 405 ")
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            if method == "GET":
+                body = await asyncio.wait_for(reader.readexactly(length), 5)
+                assert body.startswith(b"{")
+    finally:
+        writer.close()

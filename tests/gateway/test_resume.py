@@ -327,25 +327,31 @@ async def test_live_events_committed_during_a_long_replay_arrive_once_and_in_ord
     payload = {"orderId": order["id"], "status": "cancelled"}
     emitted = 0
 
+    stop = asyncio.Event()
+
     async def emit(transactions: int, per_transaction: int) -> None:
         nonlocal emitted
         for _ in range(transactions):
+            if stop.is_set():
+                return
             async with api.ctx.db.transaction() as uow:
                 for _ in range(per_transaction):
                     uow.emit(client.id, "order_status_update", payload)
             emitted += per_transaction
-            await asyncio.sleep(0.001)  # a trickle: SQLite transactions never yield by themselves
+            await asyncio.sleep(0)  # each commit waits a pass of the loop: a steady trickle
 
-    await emit(60, 10)  # a backlog of 601 events: more than one page of the replay
+    await emit(60, 25)  # a backlog of 1,501 events: three pages of the replay and a part
     backlog = await newest_event_id(api, client)
-    trickle = asyncio.create_task(emit(250, 1))
+    trickle = asyncio.create_task(emit(100_000, 1))  # until the replay is done
     await asyncio.sleep(0.01)
     async with await live.socket().connect() as ws:
-        await ws.auth(client, lastEventId=0)
         at_auth = emitted
+        await ws.auth(client, lastEventId=0)
         reader = Reader(ws)
         await reader.until(backlog)
         at_backlog_end = emitted
+        await asyncio.sleep(0.05)  # and a little more, live
+        stop.set()
         await trickle
         final = await newest_event_id(api, client)
         await reader.until(final)
@@ -355,8 +361,8 @@ async def test_live_events_committed_during_a_long_replay_arrive_once_and_in_ord
         await quiet_reader.until(final)
         await quiet_reader.stop()
 
-    assert backlog == 601
-    assert final == 851
+    assert backlog == 1501
+    assert final == backlog + emitted - 1500
     assert at_backlog_end > at_auth, "no live event was committed while the replay ran"
     ids = event_ids(ws)
     assert ids == list(range(1, final + 1)), _anomalies(ids, 0, final)

@@ -164,8 +164,9 @@ async def withdraw_offers(uow: UnitOfWork, *, status: str, order_id: int | None 
                           ) -> list[tuple[int, int, int]]:
     """Move pending offers of an order, of a master, or due by a time to `status`; tell masters.
 
-    Their orders are locked first, then one conditional update moves the offers that are still
-    pending: concurrent callers (on any process) never move the same offer twice. With `limit`,
+    On PostgreSQL their orders are locked first, then one conditional update moves the offers
+    that are still pending: concurrent callers (on any process) never move the same offer twice.
+    On SQLite the update alone does it. With `limit`,
     the offers due first. Returns `(assignment_id, order_id, master_id)` of each offer moved.
     """
     sql = uow.sql
@@ -185,18 +186,20 @@ async def withdraw_offers(uow: UnitOfWork, *, status: str, order_id: int | None 
     chosen = f"SELECT id, order_id FROM assignments WHERE {condition}"
     if limit is not None:
         chosen += f" ORDER BY expires_at LIMIT {int(limit)}"
-    candidates = await sql.rows(chosen, params)
-    if not candidates:
-        return []
-    await lock_orders(sql, (row[1] for row in candidates))
-    # Fewer rows than candidates when a concurrent caller moved some meanwhile.
-    ids, id_params = _bound("id", [row[0] for row in candidates])
+    if sql.locks_rows:
+        candidates = await sql.rows(chosen, params)
+        if not candidates:
+            return []
+        await lock_orders(sql, (row[1] for row in candidates))
+        # Fewer rows than candidates when a concurrent caller moved some meanwhile.
+        ids, id_params = _bound("id", [row[0] for row in candidates])
+        target, params = f"id IN ({ids}) AND {condition}", params | id_params
+    else:  # one writer at a time: nothing to lock, nothing moves meanwhile
+        target = condition if limit is None else f"id IN (SELECT id FROM ({chosen}))"
     rows = sorted(await sql.rows(
-        f"UPDATE assignments SET status = :status, resolved_at = :now"
-        f" WHERE id IN ({ids}) AND {condition}"
+        f"UPDATE assignments SET status = :status, resolved_at = :now WHERE {target}"
         " RETURNING id, order_id, master_id,"
-        " (SELECT user_id FROM masters WHERE masters.id = assignments.master_id)",
-        params | id_params))
+        " (SELECT user_id FROM masters WHERE masters.id = assignments.master_id)", params))
     if rows:
         uow.after_commit(lambda: _resolved(rows, status))
     for assignment_id, _order_id, _master_id, user_id in rows:

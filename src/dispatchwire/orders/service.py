@@ -73,8 +73,8 @@ async def create_order(ctx: Context, *, actor: Actor, data: OrderIn) -> OrderOut
         sql = uow.sql
         now = utcnow()
         fields = data.model_dump()
-        order_id = await sql.scalar(_INSERT_ORDER, {
-            **fields, "client_id": actor.user_id, "now": sql.time(now)})
+        order_id, name, phone = await sql.first(_INSERT_ORDER, {
+            **fields, "client_id": actor.user_id, "now": sql.time(now)}) or (None, "", None)
         uow.after_commit(lambda: log.info("order %s placed by user %s: %s", order_id,
                                           actor.user_id, data.appliance_type))
         # No other transaction can see the order yet: nothing to lock, no offer to look for.
@@ -82,7 +82,6 @@ async def create_order(ctx: Context, *, actor: Actor, data: OrderIn) -> OrderOut
                            data.lon)
         await dispatch_placed_order(ctx, uow, order=order)
         uow.after_commit(ORDERS_PLACED.inc)
-        name, phone = await sql.first(_CONTACT, {"user_id": actor.user_id}) or ("", None)
     # As stored: a new order has no master until one accepts. Built from checked values, so
     # not validated again (the input's checks would cost ~25 µs here).
     return OrderOut.model_construct(
@@ -94,9 +93,10 @@ async def create_order(ctx: Context, *, actor: Actor, data: OrderIn) -> OrderOut
 _INSERT_ORDER = (
     "INSERT INTO orders (client_id, status, appliance_type, problem, address, lat, lon,"
     " created_at, updated_at) VALUES (:client_id, 'new', :appliance_type, :problem, :address,"
-    " :lat, :lon, :now, :now) RETURNING id"
+    " :lat, :lon, :now, :now) RETURNING id,"  # and the client's contact, for the answer
+    " (SELECT name FROM users WHERE id = :client_id),"
+    " (SELECT phone FROM users WHERE id = :client_id)"
 )
-_CONTACT = "SELECT name, phone FROM users WHERE id = :user_id"
 
 
 async def list_orders(ctx: Context, *, actor: Actor, status: str | None = None,

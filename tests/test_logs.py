@@ -3,6 +3,7 @@ per HTTP request only when asked for (`--access-log`)."""
 
 import asyncio
 import logging
+import re
 from pathlib import Path
 
 import httpx
@@ -11,7 +12,7 @@ import pytest
 from dispatchwire.auth.service import Actor
 from dispatchwire.orders.schemas import OrderIn
 from dispatchwire.orders.service import create_order
-from tests.conftest import Api, make_settings, running_app
+from tests.conftest import make_settings, running_app
 from tests.events.test_batches import Boom, add_user
 from tests.server import ServerProcess
 
@@ -54,7 +55,8 @@ async def test_an_order_is_logged_once_it_is_stored_not_when_its_batch_rolls_bac
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="dispatchwire")
     async with running_app(make_settings(f"sqlite:///{tmp_path}/db.sqlite")) as api:
-        client = await Api.register(api, "client")
+        master = await api.master()
+        client = await api.register("client")
         actor = Actor(user_id=client.id, role="client")
         data = OrderIn(appliance_type="washing_machine", problem="x", address="y")
         # The order's first try shares a batch with a failing write, which rolls it back; the
@@ -62,6 +64,16 @@ async def test_an_order_is_logged_once_it_is_stored_not_when_its_batch_rolls_bac
         order, failed = await asyncio.gather(create_order(api.ctx, actor=actor, data=data),
                                              add_user(api.ctx.db, "x", fail=Boom()),
                                              return_exceptions=True)
+        await api.call("POST", f"/api/orders/{order.id}/status", client,
+                       json={"status": "cancelled"})
     assert isinstance(failed, Boom)
-    placed = [r.getMessage() for r in caplog.records if " placed by " in r.getMessage()]
-    assert placed == [f"order {order.id} placed by user {client.id}: washing_machine"]
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("dispatchwire.")]
+    placed = [line for line in lines if " placed by " in line]
+    assert len(placed) == 1  # one line tells of the order and its offer
+    assert re.fullmatch(rf"order {order.id} placed by user {client.id}: washing_machine; offer"
+                        rf" (\d+): order {order.id} to master {master.master_id} until \S+Z",
+                        placed[0])
+    offer_id = re.findall(r"offer (\d+):", placed[0])[0]
+    assert f"order {order.id}: new -> cancelled by user {client.id}; offer {offer_id} to master" \
+        f" {master.master_id} withdrawn" in lines
+    assert not [line for line in lines if line.startswith("offer ")]  # no line of their own

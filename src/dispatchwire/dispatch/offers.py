@@ -29,6 +29,7 @@ __all__ = [
     "Offer",
     "OfferedOrder",
     "OrderFacts",
+    "describe_offer",
     "dispatch_for_master",
     "dispatch_order",
     "dispatch_placed_order",
@@ -137,8 +138,11 @@ async def lock_orders(sql: Sql, order_ids: Iterable[int]) -> None:
 
 
 async def make_offer(ctx: Context, uow: UnitOfWork, *, order: OfferedOrder, master: MasterRef,
-                     now: datetime | None = None) -> Offer | None:
-    """Offer `order` to `master`; None if a concurrent transaction gave either an offer first."""
+                     now: datetime | None = None, own_line: bool = True) -> Offer | None:
+    """Offer `order` to `master`; None if a concurrent transaction gave either an offer first.
+
+    With `own_line` False the caller's log line tells of the offer (one line per request).
+    """
     now = now or utcnow()
     expires_at = now + timedelta(seconds=ctx.settings.assignment_timeout_s)
     sql = uow.sql
@@ -153,21 +157,27 @@ async def make_offer(ctx: Context, uow: UnitOfWork, *, order: OfferedOrder, mast
     uow.emit(master.user_id, "new_assignment", {"assignment": offer_payload(offer, order)})
     uow.after_commit(lambda: ctx.alarm.note(expires_at))
     uow.after_commit(OFFERS_MADE.inc)
-    uow.after_commit(lambda: log.info("offer %s: order %s to master %s until %s", offer_id,
-                                      order.id, master.id, isoformat(expires_at)))
+    if own_line:
+        uow.after_commit(lambda: log.info("offer %s", describe_offer(offer)))
     return offer
+
+
+def describe_offer(offer: Offer) -> str:
+    return (f"{offer.id}: order {offer.order_id} to master {offer.master_id}"
+            f" until {isoformat(offer.expires_at)}")
 
 
 async def withdraw_offers(uow: UnitOfWork, *, status: str, order_id: int | None = None,
                           master_id: int | None = None, due_by: datetime | None = None,
-                          now: datetime | None = None, limit: int | None = None
-                          ) -> list[tuple[int, int, int]]:
+                          now: datetime | None = None, limit: int | None = None,
+                          own_lines: bool = True) -> list[tuple[int, int, int]]:
     """Move pending offers of an order, of a master, or due by a time to `status`; tell masters.
 
     On PostgreSQL their orders are locked first, then one conditional update moves the offers
     that are still pending: concurrent callers (on any process) never move the same offer twice.
     On SQLite the update alone does it. With `limit`,
     the offers due first. Returns `(assignment_id, order_id, master_id)` of each offer moved.
+    With `own_lines` False the caller's log line tells of them.
     """
     sql = uow.sql
     await uow.flush()  # the ORM changes so far, if any, before plain SQL
@@ -201,15 +211,15 @@ async def withdraw_offers(uow: UnitOfWork, *, status: str, order_id: int | None 
         " RETURNING id, order_id, master_id,"
         " (SELECT user_id FROM masters WHERE masters.id = assignments.master_id)", params))
     if rows:
-        uow.after_commit(lambda: _resolved(rows, status))
+        uow.after_commit(lambda: _resolved(rows, status, own_lines))
     for assignment_id, _order_id, _master_id, user_id in rows:
         uow.emit(user_id, "assignment_expired", {"assignmentId": assignment_id})
     return [(row[0], row[1], row[2]) for row in rows]
 
 
-def _resolved(rows: Sequence[Any], status: str) -> None:
+def _resolved(rows: Sequence[Any], status: str, own_lines: bool) -> None:
     OFFERS_RESOLVED.labels(status).inc(len(rows))
-    for assignment_id, order_id, master_id, _user_id in rows:
+    for assignment_id, order_id, master_id, _user_id in rows if own_lines else ():
         log.info("offer %s of order %s to master %s: %s", assignment_id, order_id, master_id,
                  status)
 
@@ -225,10 +235,11 @@ async def dispatch_order(ctx: Context, uow: UnitOfWork, *, order_id: int,
 
 
 async def dispatch_placed_order(ctx: Context, uow: UnitOfWork, *, order: OfferedOrder,
-                                look_again: bool = True) -> Offer | None:
+                                look_again: bool = True, own_line: bool = True) -> Offer | None:
     """Offer an order in `new` with no pending offer, locked or placed in this transaction."""
     for master in await _candidates(uow.sql, order, ctx.presence.live_master_ids()):
-        if (offer := await make_offer(ctx, uow, order=order, master=master)) is not None:
+        if (offer := await make_offer(ctx, uow, order=order, master=master,
+                                      own_line=own_line)) is not None:
             return offer
     log.info("order %s waits: no eligible master for %s", order.id, order.appliance_type)
     if look_again:

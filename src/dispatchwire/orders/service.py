@@ -10,6 +10,7 @@ from dispatchwire.context import Context
 from dispatchwire.db import retry_transient
 from dispatchwire.dispatch.offers import (
     OrderFacts,
+    describe_offer,
     dispatch_for_master,
     dispatch_placed_order,
     notify_status,
@@ -75,12 +76,14 @@ async def create_order(ctx: Context, *, actor: Actor, data: OrderIn) -> OrderOut
         fields = data.model_dump()
         order_id, name, phone = await sql.first(_INSERT_ORDER, {
             **fields, "client_id": actor.user_id, "now": sql.time(now)}) or (None, "", None)
-        uow.after_commit(lambda: log.info("order %s placed by user %s: %s", order_id,
-                                          actor.user_id, data.appliance_type))
         # No other transaction can see the order yet: nothing to lock, no offer to look for.
         order = OrderFacts(order_id, data.appliance_type, data.problem, data.address, data.lat,
                            data.lon)
-        await dispatch_placed_order(ctx, uow, order=order)
+        offer = await dispatch_placed_order(ctx, uow, order=order, own_line=False)
+        # One line for the order and its offer, once both are stored.
+        uow.after_commit(lambda: log.info(
+            "order %s placed by user %s: %s%s", order_id, actor.user_id, data.appliance_type,
+            f"; offer {describe_offer(offer)}" if offer else ""))
         uow.after_commit(ORDERS_PLACED.inc)
     # As stored: a new order has no master until one accepts. Built from checked values, so
     # not validated again (the input's checks would cost ~25 µs here).
@@ -131,14 +134,18 @@ async def change_status(ctx: Context, *, actor: Actor, order_id: int, status: st
                        {"status": status, "now": sql.time(now), "id": order_id})
         notify_status(uow, order_id=order_id, status=status, client_id=order.client_id,
                       master_user_id=master_user_id)
+        withdrawn: list[tuple[int, int, int]] = []
         if order.status == "new":  # a cancelled search withdraws its offer
-            withdrawn = await withdraw_offers(uow, order_id=order_id, status="cancelled")
+            withdrawn = await withdraw_offers(uow, order_id=order_id, status="cancelled",
+                                              own_lines=False)
             await redispatch(ctx, uow, withdrawn)
         elif status in ("completed", "cancelled") and order.master_id is not None:
             await sql.rows("UPDATE masters SET idle_since = :now WHERE id = :id",
                            {"now": sql.time(now), "id": order.master_id})
             await dispatch_for_master(ctx, uow, master_id=order.master_id)
-    log.info("order %s: %s -> %s by user %s", order_id, order.status, status, actor.user_id)
+    log.info("order %s: %s -> %s by user %s%s", order_id, order.status, status, actor.user_id,
+             "".join(f"; offer {offer_id} to master {master_id} withdrawn"
+                     for offer_id, _order_id, master_id in withdrawn))
     return order.model_copy(update={"status": status, "updated_at": now})
 
 

@@ -4,9 +4,10 @@ aiosqlite hands every statement to a worker thread and back (a queue, a thread s
 wake-up of the loop each way), which costs far more than SQLite itself: about 250 µs of CPU per
 statement against 5 µs. A local SQLite file answers in microseconds, so, like better-sqlite3 in
 Node, this driver calls the standard `sqlite3` module directly. The async engine runs it in
-SQLAlchemy's greenlets as usual; no statement ever suspends, so a transaction runs from BEGIN to
-COMMIT without yielding to the loop. Another process holding the write lock makes a statement
-wait (up to the busy timeout) with the loop blocked: SQLite is the one-process deployment.
+SQLAlchemy's greenlets as usual; no statement ever suspends, so a transaction's statements run
+without yielding to the loop (its COMMIT comes with its batch: see `db._Batch`). Another
+process holding the write lock makes a statement wait (up to the busy timeout) with the loop
+blocked: SQLite is the one-process deployment.
 """
 
 import sqlite3

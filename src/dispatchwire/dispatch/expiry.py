@@ -43,7 +43,7 @@ async def expire_due_offers(ctx: Context, *, now: datetime | None = None) -> int
         total += len(expired)
         if len(expired) < BATCH:
             return total
-        await asyncio.sleep(0)  # a SQLite transaction never yields: let requests in between
+        await asyncio.sleep(0)  # let requests in between batches of expiries
 
 
 async def seconds_until_next_deadline(ctx: Context) -> float:

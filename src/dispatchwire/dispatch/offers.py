@@ -175,9 +175,9 @@ async def withdraw_offers(uow: UnitOfWork, *, status: str, order_id: int | None 
 
     On PostgreSQL their orders are locked first, then one conditional update moves the offers
     that are still pending: concurrent callers (on any process) never move the same offer twice.
-    On SQLite the update alone does it. With `limit`,
-    the offers due first. Returns `(assignment_id, order_id, master_id)` of each offer moved.
-    With `own_lines` False the caller's log line tells of them.
+    On SQLite the update alone does it. With `limit`, the offers due first. Returns
+    `(assignment_id, order_id, master_id)` of each offer moved. With `own_lines` False the
+    caller's log line tells of them.
     """
     sql = uow.sql
     await uow.flush()  # the ORM changes so far, if any, before plain SQL

@@ -289,3 +289,23 @@ async def test_clearing_specializations_makes_a_master_take_a_waiting_order(api:
 
     await api.call("PATCH", "/api/masters/me", master, json={"specializations": []})
     assert await order_ids(api, master) == [order["id"]]
+
+
+async def test_a_master_on_a_job_is_not_idle_until_it_ends_then_takes_the_next_order(
+        api: Api) -> None:
+    """Dispatch's index skips masters on a job (no `idleSince`) rather than walk past them."""
+    client = await api.register("client")
+    busy, other = await api.master(), await api.master()
+    first = await api.order(client)
+    [offer] = await api.pending(busy)  # idle longest
+    await accept(api, busy, offer)
+    assert (await api.call("GET", "/api/masters/me", busy))["idleSince"] is None
+    second = await api.order(client)
+    assert await order_ids(api, other) == [second["id"]]
+    await accept(api, other, (await api.pending(other))[0])
+    waiting = await api.order(client)  # both on a job: it waits
+    assert await order_ids(api, busy) == [] and await order_ids(api, other) == []
+    await move(api, busy, first, "in_progress")
+    await move(api, busy, first, "completed")
+    assert (await api.call("GET", "/api/masters/me", busy))["idleSince"] is not None
+    assert await order_ids(api, busy) == [waiting["id"]]

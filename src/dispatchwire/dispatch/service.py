@@ -60,6 +60,11 @@ async def accept(ctx: Context, *, actor: Actor, assignment_id: int) -> AcceptOut
         )
         if taken is None:
             raise Conflict(f"order {order_id} is no longer waiting for a master")
+        # Not idle until the job ends (`orders.service.change_status` sets it again): dispatch
+        # reads the masters idle longest first, and need not walk past those on a job.
+        await uow.session.execute(update(Master).where(Master.id == master_id)
+                                  .values(idle_since=None)
+                                  .execution_options(synchronize_session=False))
         order = await uow.session.get_one(Order, order_id, populate_existing=True)
         notify_status(uow, order_id=order.id, status=order.status, client_id=order.client_id,
                       master_user_id=order.master.user_id if order.master else None)

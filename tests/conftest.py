@@ -151,6 +151,14 @@ async def api(database_url: str, settings_overrides: dict[str, Any]) -> AsyncIte
         yield running
 
 
+DELIVERY_FIELDS = ("deliveredAt", "deliveredVia")
+
+
+def as_sent(offer: dict[str, Any]) -> dict[str, Any]:
+    """A polled offer as its `new_assignment` event showed it: without how it was delivered."""
+    return {key: value for key, value in offer.items() if key not in DELIVERY_FIELDS}
+
+
 async def wait_for(predicate: Any, within: float = 5.0, interval: float = 0.02) -> Any:
     """Poll an async predicate until it returns something truthy."""
     deadline = asyncio.get_running_loop().time() + within

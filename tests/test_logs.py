@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dispatchwire.auth.service import Actor
+from dispatchwire.actors import Actor
 from dispatchwire.orders.schemas import OrderIn
 from dispatchwire.orders.service import create_order
 from tests.conftest import make_settings, running_app

@@ -9,8 +9,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from dispatchwire.migrate import alembic_config, upgrade
 from dispatchwire.models import Base
+from dispatchwire.store.migrate import alembic_config, upgrade
 
 
 async def test_migrated_schema_matches_the_models(database_url: str) -> None:

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from dispatchwire.db import is_transient, retry_transient
+from dispatchwire.store import is_transient, retry_transient
 
 
 class DriverError(Exception):

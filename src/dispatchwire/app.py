@@ -1,4 +1,18 @@
-"""The ASGI application: routes, error mapping, and the lifespan that runs the background work."""
+"""The ASGI application: routes, the WebSocket gateway, and the background work of a process.
+
+Where things live (each domain owns its models, schemas, service and views):
+
+    transports  */views.py (REST), gateway/ (the WebSocket), http/ (uvicorn, fast lane, errors),
+                web/ (pages), cli.py
+    services    auth, masters, orders, dispatch (answering offers), admin: the rules, by role
+    dispatch    dispatch/offers.py: who gets an offer (eligibility, ranking), expiry
+    events      events/outbox.py: stored with the transaction, published after it (broker/)
+    store       store/: the database, its unit of work, SQL; actors.py, errors.py, settings.py
+
+Imports run downward only. An order's way from `POST /api/orders` to a master's socket:
+orders.views -> orders.service.create_order -> dispatch.offers.make_offer -> ctx.outbox.emit
+-> (commit) -> broker.publish -> gateway.hub.Hub.deliver -> gateway.connection.Connection.send.
+"""
 
 import asyncio
 import contextlib
@@ -6,9 +20,7 @@ import logging
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI
 
 from dispatchwire import __version__
 from dispatchwire.admin.views import router as admin_router
@@ -17,20 +29,23 @@ from dispatchwire.cluster import share_presence_forever
 from dispatchwire.context import open_context
 from dispatchwire.dispatch.expiry import run_expiry_loop, wake_on_offers
 from dispatchwire.dispatch.views import router as dispatch_router
-from dispatchwire.errors import DomainError, log_refusal
 from dispatchwire.gateway.hub import Hub
+from dispatchwire.gateway.server import mount_gateway
 from dispatchwire.health import router as health_router
+from dispatchwire.http.errors import install_error_handlers
+from dispatchwire.http.fastlane import FastLane, lane_routes
+from dispatchwire.masters.service import count_on_shift_forever
 from dispatchwire.masters.views import router as masters_router
-from dispatchwire.orders.fastlane import OrderFastLane
-from dispatchwire.orders.views import router as orders_router
+from dispatchwire.orders import views as orders
 from dispatchwire.settings import Settings
 from dispatchwire.web.views import router as web_router
 
-__all__ = ["create_app"]
+__all__ = ["MAX_BODY_BYTES", "WEBSOCKET_PATH", "create_app"]
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20  # a request body larger than this is refused with 413
+WEBSOCKET_PATH = "/ws"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,7 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             wake_on_offers(ctx)
             loops = [asyncio.create_task(run_expiry_loop(ctx), name="expiry-loop"),
                      asyncio.create_task(hub.run_upkeep(), name="gateway-upkeep"),
-                     asyncio.create_task(share_presence_forever(ctx), name="presence")]
+                     asyncio.create_task(share_presence_forever(ctx), name="presence"),
+                     asyncio.create_task(count_on_shift_forever(ctx), name="shift-count")]
             log.info("dispatchwire %s ready (database %s, broker %s, node %s)", __version__,
                      "sqlite" if ctx.db.is_sqlite else "postgresql",
                      urlsplit(settings.broker_url).scheme,  # URLs may hold passwords
@@ -66,25 +82,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   # No OpenTelemetry here (metrics are Prometheus'): without this, FastAPI
                   # looks for its providers on every request (~15 µs).
                   telemetry={"tracing": False, "metrics": False, "logs": False})
-    app.add_middleware(OrderFastLane)
-    app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
-    for router in (auth_router, masters_router, orders_router, dispatch_router, admin_router,
+    install_error_handlers(app)
+    for router in (auth_router, masters_router, orders.router, dispatch_router, admin_router,
                    health_router, web_router):
         app.include_router(router)
+    mount_gateway(app, path=WEBSOCKET_PATH)
+    # Placing an order and moving it on are the busiest requests: served by their routes'
+    # endpoints without FastAPI's per-request work (http/fastlane.py).
+    app.add_middleware(FastLane, routes=lane_routes(orders.router, orders.create_order,
+                                                    orders.change_status))
     return app
-
-
-async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 naming each bad field; the input itself is never echoed (it may hold a password)."""
-    detail = [{"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
-              for error in exc.errors()]
-    log_refusal(request.method, request.url.path, 422,
-                "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in detail))
-    return JSONResponse({"detail": detail}, status_code=422)
-
-
-async def _domain_error(request: Request, exc: DomainError) -> Response:
-    log_refusal(request.method, request.url.path, exc.status, exc.message)
-    return Response(exc.json_body(), status_code=exc.status, headers=exc.headers,
-                    media_type="application/json")

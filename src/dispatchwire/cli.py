@@ -129,7 +129,7 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> None:
     import uvicorn
 
     from dispatchwire.app import create_app
-    from dispatchwire.gateway.server import uvicorn_config
+    from dispatchwire.http.server import uvicorn_config
 
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

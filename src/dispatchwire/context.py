@@ -1,4 +1,4 @@
-"""The running parts one process shares: settings, database, broker, presence, security."""
+"""The running parts one process shares: settings, database, outbox, broker, presence, security."""
 
 import contextlib
 from collections.abc import AsyncIterator
@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from dispatchwire.alarm import Alarm
 from dispatchwire.auth.security import KnownUsers, LoginBrake, Passwords, Tokens
 from dispatchwire.broker import Broker, broker_from_url
-from dispatchwire.db import Database, Publisher, StoredEvent
-from dispatchwire.metrics import EVENTS_STORED
+from dispatchwire.events.outbox import Outbox
 from dispatchwire.presence import Presence
 from dispatchwire.settings import Settings
+from dispatchwire.store import Database
+from dispatchwire.store.migrate import upgrade
 
 __all__ = ["Context", "open_context"]
 
@@ -19,6 +20,7 @@ __all__ = ["Context", "open_context"]
 class Context:
     settings: Settings
     db: Database
+    outbox: Outbox
     broker: Broker
     passwords: Passwords
     tokens: Tokens
@@ -31,18 +33,14 @@ class Context:
 @contextlib.asynccontextmanager
 async def open_context(settings: Settings) -> AsyncIterator[Context]:
     """Connect the database (migrated) and the broker; close both on exit."""
-    from dispatchwire.events.service import store_events
-    from dispatchwire.migrate import upgrade
-
     secret = settings.resolve_jwt_secret()
-    db = Database(settings.database_url, store_events=store_events)
+    db = Database(settings.database_url)
     broker = broker_from_url(settings.broker_url)
     try:
         await upgrade(db.write_engine)
         await broker.connect()
-        db.publisher = _counting(broker.publish)
         yield Context(
-            settings=settings, db=db, broker=broker,
+            settings=settings, db=db, outbox=Outbox(broker.publish), broker=broker,
             passwords=Passwords(time_cost=settings.argon2_time_cost,
                                 memory_kib=settings.argon2_memory_kib),
             tokens=Tokens(secret=secret, ttl_s=settings.jwt_ttl_s),
@@ -52,12 +50,3 @@ async def open_context(settings: Settings) -> AsyncIterator[Context]:
     finally:
         await broker.disconnect()
         await db.dispose()
-
-
-def _counting(publish: Publisher) -> Publisher:
-    async def publish_counted(events: list[StoredEvent]) -> None:
-        for stored in events:
-            EVENTS_STORED.labels(stored.type).inc()
-        await publish(events)
-
-    return publish_counted

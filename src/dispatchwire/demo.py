@@ -7,6 +7,7 @@ from sqlalchemy import select
 from dispatchwire.auth.models import User
 from dispatchwire.auth.service import create_user
 from dispatchwire.context import Context
+from dispatchwire.masters.service import create_master
 
 __all__ = ["DEMO_ACCOUNTS", "ensure_demo_accounts"]
 
@@ -35,8 +36,13 @@ async def ensure_demo_accounts(ctx: Context) -> None:
             select(User.email).where(User.email.in_([a["email"] for a in DEMO_ACCOUNTS]))
         ))
     for account in DEMO_ACCOUNTS:
-        if account["email"] not in existing:
-            await create_user(ctx, **account)  # type: ignore[arg-type]
+        if account["email"] in existing:
+            continue
+        fields = {k: v for k, v in account.items() if k != "role"}
+        if account["role"] == "master":
+            await create_master(ctx, **fields)  # type: ignore[arg-type]
+        else:
+            await create_user(ctx, role=account["role"], **fields)  # type: ignore[arg-type]
     lines = [f"  {a['role']:<7} {a['email']:<22} {a['password']:<15} "
              + ", ".join(a.get("specializations", []))  # type: ignore[arg-type]
              for a in DEMO_ACCOUNTS]

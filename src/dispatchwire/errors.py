@@ -13,7 +13,6 @@
 Messages name what was wrong and what was expected, and never echo secrets or tokens.
 """
 
-import logging
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -29,16 +28,7 @@ __all__ = [
     "NotFound",
     "TooManyRequests",
     "Unauthorized",
-    "log_refusal",
 ]
-
-_refusals = logging.getLogger("dispatchwire.refused")
-
-
-def log_refusal(method: str, path: str, status: int, detail: object) -> None:
-    """One line per refused request, so that refusals show without an access log."""
-    path = path[:200] if path.isprintable() else repr(path[:200])  # no forged log lines
-    _refusals.info("refused %s %s: %d %s", method, path, status, detail)
 
 
 class DispatchwireError(Exception):

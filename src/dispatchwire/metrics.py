@@ -1,10 +1,10 @@
 """Prometheus metrics of the domain, served at /metrics."""
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
-    "EVENTS_STORED", "MASTERS_ON_SHIFT", "OFFERS_MADE", "OFFERS_RESOLVED", "ORDERS_PLACED",
-    "PENDING_POLLS",
+    "EVENTS_STORED", "MASTERS_ON_SHIFT", "OFFERS_MADE", "OFFERS_RESOLVED", "OFFERS_UNDELIVERED",
+    "OFFER_DELIVERY", "ORDERS_PLACED", "PENDING_POLLS",
 ]
 
 ORDERS_PLACED = Counter("dispatchwire_orders_placed", "Orders placed")
@@ -16,3 +16,10 @@ PENDING_POLLS = Counter("dispatchwire_pending_polls",
                         "GET /api/assignments/pending requests (fallback polling), per master",
                         ["master_id"])
 MASTERS_ON_SHIFT = Gauge("dispatchwire_masters_on_shift", "Masters on shift (from the database)")
+OFFER_DELIVERY = Histogram(
+    "dispatchwire_offer_delivery_seconds",
+    "From an offer's making to its proven delivery, by how it was proven (target: < 1 s)",
+    ["via"], buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+OFFERS_UNDELIVERED = Counter("dispatchwire_offers_undelivered",
+                             "Offers that ended because they never reached their master in time")

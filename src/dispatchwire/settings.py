@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     jwt_ttl_s: int = Field(default=12 * 3600, gt=0)
     assignment_timeout_s: float = Field(default=300.0, gt=0)
     subscription_stale_s: float = Field(default=300.0, gt=0)
+    # An offer not proven delivered this long after it was made ends `undelivered` and its
+    # order moves on (0: never); its master gets nothing more until he is next seen.
+    undelivered_timeout_s: float = Field(default=60.0, ge=0)
     # The WebSocket gateway (docs/websocket-api.md).
     ws_auth_timeout_s: float = Field(default=10.0, gt=0)
     ws_ping_interval_s: float = Field(default=20.0, gt=0)  # server keepalive pings
@@ -58,6 +61,7 @@ class Settings(BaseSettings):
     # dominate its run time.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
+    push_after_s: float = Field(default=3.0, ge=0)
 
     @field_validator("database_url")
     @classmethod

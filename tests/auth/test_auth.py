@@ -171,7 +171,7 @@ async def test_a_token_whose_user_is_gone_is_401_once_the_user_is_no_longer_know
     client = await api.register("client")
     await api.call("GET", "/api/auth/me", client)
     async with api.ctx.db.transaction() as uow:
-        await uow.session.execute(delete(User).where(User.id == client.id))
+        await uow.orm_session().execute(delete(User).where(User.id == client.id))
     await asyncio.sleep(0.25)
     await assert_refused(api, client.headers)
     response = await api.client.get("/api/orders", headers=client.headers)

@@ -10,8 +10,8 @@ def test_a_user_is_known_until_the_time_to_live_runs_out() -> None:
     assert known.get(7) is None
     known.put(7, "master", 3)
     known.put(8, "client", None)
-    assert known.get(7) == ("master", 3)
-    assert known.get(8) == ("client", None)
+    assert known.get(7) == ("master", 3, False)
+    assert known.get(8) == ("client", None, False)
     time.sleep(0.06)
     assert known.get(7) is None and known.get(8) is None
 

@@ -11,8 +11,8 @@ import pytest
 from redis.asyncio import Redis
 
 from dispatchwire.broker import Broker, broker_from_url
-from dispatchwire.db import StoredEvent
 from dispatchwire.errors import ConfigurationError
+from dispatchwire.events.types import StoredEvent
 from tests.conftest import wait_for
 from tests.redis import RedisServer
 

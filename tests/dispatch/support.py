@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import select
 
 from dispatchwire.dispatch.models import Assignment
-from dispatchwire.events.service import list_events
+from dispatchwire.events.stream import list_events
 from tests.conftest import Api, Person
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from dispatchwire.clock import utcnow
 from dispatchwire.dispatch.models import Assignment
-from dispatchwire.events.service import list_events
+from dispatchwire.events.stream import list_events
 from dispatchwire.masters.models import Master
 from dispatchwire.orders.models import Order
 from tests.conftest import Api, Person, make_settings, running_app, wait_for
@@ -128,7 +128,7 @@ async def test_an_expired_offer_cannot_be_accepted(database_url: str) -> None:
         assert await api.pending(master) == []
         events = await events_of(api, master)
         assert events[-1] == {"type": "assignment_expired", "eventId": 2,
-                              "assignmentId": offer["id"]}
+                              "assignmentId": offer["id"], "reason": "timeout"}
         assert await events_of(api, client) == []
 
 
@@ -143,7 +143,7 @@ async def test_an_offer_past_its_deadline_is_refused_before_the_loop_claims_it(
         await api.order(client)
         [offer] = await api.pending(master)
         async with api.ctx.db.transaction() as uow:
-            await uow.session.execute(
+            await uow.orm_session().execute(
                 update(Assignment).where(Assignment.id == offer["id"])
                 .values(expires_at=utcnow() - timedelta(seconds=1)))
 
@@ -173,7 +173,8 @@ async def test_a_withdrawn_offer_cannot_be_accepted(api: Api) -> None:
                              expect=409)
     assert "cancelled" in refused["detail"]
     assert (await events_of(api, holder))[-1] == {
-        "type": "assignment_expired", "eventId": 2, "assignmentId": offer["id"]}
+        "type": "assignment_expired", "eventId": 2, "assignmentId": offer["id"],
+        "reason": "withdrawn"}
 
     # Ending a shift withdraws too.
     await api.call("POST", "/api/masters/me/shift/end", other)

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from dispatchwire.db import StoredEvent
 from dispatchwire.dispatch.expiry import WAKE_MARGIN_S, seconds_until_next_deadline
 from dispatchwire.dispatch.models import Assignment
 from dispatchwire.events.models import Event
-from dispatchwire.events.service import list_events
+from dispatchwire.events.stream import list_events
+from dispatchwire.events.types import StoredEvent
 from tests.conftest import Api, make_settings, running_app, wait_for
 from tests.dispatch.support import all_assignments, get_assignment
 from tests.pg import PostgresServer
@@ -32,14 +32,14 @@ def shared_pg_url(pg_server: PostgresServer, pg_template: str) -> str:
 
 def record_published(api: Api, into: list[StoredEvent]) -> None:
     """Note every event this app publishes after a commit."""
-    publish = api.ctx.db.publisher
+    publish = api.ctx.outbox.publish
     assert publish is not None
 
     async def recording(events: list[StoredEvent]) -> None:
         into.extend(events)
         await publish(events)
 
-    api.ctx.db.publisher = recording
+    api.ctx.outbox.publish = recording
 
 
 async def test_two_expiry_loops_expire_each_offer_exactly_once(shared_pg_url: str) -> None:
@@ -119,7 +119,7 @@ async def test_an_offer_made_before_a_restart_expires_after_it(database_url: str
         async with after.ctx.db.read() as sql:
             held = [e.to_message() for e in await list_events(sql, user_id=holder.id)]
         assert held[-1] == {"type": "assignment_expired", "eventId": 2,
-                            "assignmentId": offer["id"]}
+                            "assignmentId": offer["id"], "reason": "timeout"}
         # The order moved on to the other master, on the restarted process.
         [next_offer] = await after.pending(other)
         assert next_offer["orderId"] == order["id"]

@@ -196,6 +196,8 @@ async def test_a_declined_order_moves_to_the_next_master(api: Api) -> None:
     await api.call("POST", f"/api/assignments/{offer['id']}/accept", first, expect=409)
     await api.call("POST", f"/api/assignments/{offer['id']}/reject", first, expect=409)
     [new_assignment] = [e for e in await events_of(api, second) if e["type"] == "new_assignment"]
+    # The poll shows the offer as the event made it, and that the poll delivered it.
+    assert moved.pop("deliveredVia") == "poll" and moved.pop("deliveredAt")
     assert new_assignment["assignment"] == moved
 
 

@@ -77,6 +77,7 @@ async def test_an_admin_offers_an_order_by_hand(api: Api) -> None:
     assert offer["id"] == made["id"]
     [event] = await events_of(api, chosen)
     assert event["type"] == "new_assignment"
+    assert offer.pop("deliveredVia") == "poll" and offer.pop("deliveredAt")
     assert event["assignment"] == offer
     accepted = await accept(api, chosen, offer)
     assert accepted["order"]["status"] == "assigned"

@@ -10,7 +10,8 @@ import pytest
 
 from dispatchwire.auth.models import User
 from dispatchwire.clock import utcnow
-from dispatchwire.db import BatchRolledBack, Database, StoredEvent, retry_transient
+from dispatchwire.events.types import StoredEvent
+from dispatchwire.store import BatchRolledBack, Database, retry_transient
 from tests.conftest import Api, make_settings, running_app
 
 
@@ -28,14 +29,16 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
 def commits(api: Api) -> list[str]:
     """Every COMMIT and ROLLBACK the writer sends, from now on."""
     sent: list[str] = []
-    original = api.ctx.db._open_batch
+    writer = api.ctx.db._writer
+    assert writer is not None
+    original = writer._open_batch
 
     def open_batch(sql: object) -> object:
         sql.connection.set_trace_callback(  # type: ignore[attr-defined]
             lambda text: sent.append(text) if text in ("COMMIT", "ROLLBACK") else None)
         return original(sql)  # type: ignore[arg-type]
 
-    api.ctx.db._open_batch = open_batch  # type: ignore[method-assign]
+    writer._open_batch = open_batch  # type: ignore[method-assign]
     return sent
 
 
@@ -69,14 +72,14 @@ async def test_transactions_of_one_pass_share_one_commit(api: Api, commits: list
 async def test_nothing_is_reported_or_published_before_the_commit(api: Api) -> None:
     db = api.ctx.db
     seen_at_publish: list[set[str]] = []
-    publish = db.publisher
+    publish = api.ctx.outbox.publish
     assert publish is not None
 
     async def publisher(stored: list[StoredEvent]) -> None:
         seen_at_publish.append(await emails(db))  # read on the other connection
         await publish(stored)
 
-    db.publisher = publisher
+    api.ctx.outbox.publish = publisher
 
     async def add_with_event(name: str) -> set[str]:
         async with db.transaction() as uow:
@@ -86,7 +89,7 @@ async def test_nothing_is_reported_or_published_before_the_commit(api: Api) -> N
                 {"email": f"{name}@example.com", "name": name, "now": uow.sql.time(utcnow())})
             user_id = await uow.sql.scalar("SELECT id FROM users WHERE name = :name",
                                            {"name": name})
-            uow.emit(user_id, "hello", {})
+            api.ctx.outbox.emit(uow, user_id, "hello", {})
         return await emails(db)  # as the caller sees it, once told the write is done
 
     seen_by_callers = await asyncio.gather(*(add_with_event(f"e{n}") for n in range(5)))
@@ -146,8 +149,8 @@ async def test_a_transaction_through_the_orm_has_a_batch_of_its_own(
 
     async def add_through_orm(email: str, *, fail: bool = False) -> None:
         async with db.transaction() as uow:
-            uow.session.add(User(email=email, password_hash="!", name="orm", role="client"))
-            await uow.session.flush()
+            uow.orm_session().add(User(email=email, password_hash="!", name="orm", role="client"))
+            await uow.orm_session().flush()
             if fail:
                 raise Boom
 
@@ -167,20 +170,20 @@ async def test_a_transaction_through_the_orm_has_a_batch_of_its_own(
 async def test_a_caller_cancelled_while_its_batch_commits_still_publishes(api: Api) -> None:
     db = api.ctx.db
     published: list[str] = []
-    publish = db.publisher
+    publish = api.ctx.outbox.publish
     assert publish is not None
 
     async def publisher(stored: list[StoredEvent]) -> None:
         published.extend(event.type for event in stored)
         await publish(stored)
 
-    db.publisher = publisher
+    api.ctx.outbox.publish = publisher
     client = await api.register("client")
     committing = asyncio.Event()
 
     async def write() -> None:
         async with db.transaction() as uow:
-            uow.emit(client.id, "kept", {})
+            api.ctx.outbox.emit(uow, client.id, "kept", {})
             committing.set()
 
     task = asyncio.create_task(write())

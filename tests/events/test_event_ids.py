@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from dispatchwire.auth.service import create_user
-from dispatchwire.db import PendingEvent, StoredEvent
-from dispatchwire.events.service import list_events, store_events
+from dispatchwire.events.outbox import store_events
+from dispatchwire.events.stream import list_events
+from dispatchwire.events.types import PendingEvent, StoredEvent
 from tests.conftest import Api
 
 MISSING_USER = 10**9  # numbered last (users are locked in id order), then fails: a late rollback
@@ -44,7 +45,7 @@ async def test_event_ids_stay_gap_free_under_concurrent_writers(
         await asyncio.sleep(rng.uniform(0, 0.004))  # ...and committed only a little later
         return stored
 
-    monkeypatch.setattr(api.ctx.db, "_store_events", slow_store)
+    monkeypatch.setattr(api.ctx.outbox, "store", slow_store)
 
     # What each writer emits, as (user, n) in emission order, and how it ends.
     plans: list[tuple[list[tuple[int, int]], str]] = []
@@ -81,9 +82,9 @@ async def test_event_ids_stay_gap_free_under_concurrent_writers(
                 try:
                     await asyncio.sleep(rng.uniform(0, 0.003))
                     for user_id, n in emits:
-                        uow.emit(user_id, "test", {"writer": k, "n": n})
+                        api.ctx.outbox.emit(uow, user_id, "test", {"writer": k, "n": n})
                     if ending == "late":
-                        uow.emit(MISSING_USER, "test", {"writer": k, "n": 0})
+                        api.ctx.outbox.emit(uow, MISSING_USER, "test", {"writer": k, "n": 0})
                     if ending == "raise":
                         raise Boom
                 finally:

@@ -7,7 +7,7 @@ import pytest
 
 from dispatchwire.auth.models import User
 from dispatchwire.clock import utcnow
-from dispatchwire.db import Database
+from dispatchwire.store import Database
 from tests.conftest import Api
 
 
@@ -21,9 +21,9 @@ async def add_two_users(db: Database, name: str, *, fail: bool = False) -> None:
             "INSERT INTO users (email, password_hash, name, role, created_at, last_event_id)"
             " VALUES (:email, '!', :name, 'client', :now, 0)",
             {"email": f"{name}-sql@example.com", "name": name, "now": uow.sql.time(utcnow())})
-        uow.session.add(User(email=f"{name}-orm@example.com", password_hash="!", name=name,
+        uow.orm_session().add(User(email=f"{name}-orm@example.com", password_hash="!", name=name,
                              role="client"))
-        await uow.session.flush()
+        await uow.orm_session().flush()
         if fail:
             raise Boom
 

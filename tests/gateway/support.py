@@ -14,7 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from dispatchwire.app import create_app
-from dispatchwire.gateway.server import uvicorn_config
+from dispatchwire.http.server import uvicorn_config
 from dispatchwire.settings import Settings
 from tests.conftest import Api, Person
 from tests.gateway.asyncapi import check_frame

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from dispatchwire.auth.models import User
 from dispatchwire.dispatch.models import Assignment
-from tests.conftest import Api, Person
+from tests.conftest import Api, Person, as_sent
 from tests.dispatch.support import accept, events_of, move, reject
 from tests.gateway.support import Live, WsClient
 
@@ -77,7 +77,8 @@ async def test_offer_reaches_the_subscribed_master_well_within_a_second_with_bas
     assert offer["assignment"]["applianceType"] == "refrigerator"
     assert offer["assignment"]["problem"] == "leaks water"
     assert offer["assignment"]["address"] == "5 Oak Rd"
-    assert pending == [offer["assignment"]]
+    assert [as_sent(p) for p in pending] == [offer["assignment"]]
+    assert pending[0]["deliveredVia"] in ("pong", "poll")
 
 
 @pytest.mark.parametrize("settings_overrides", [{"assignment_timeout_s": 1.0}])
@@ -96,7 +97,7 @@ async def test_an_unanswered_offer_expires_after_the_timeout_and_the_master_is_t
 
     assert offer["type"] == "new_assignment"
     assert expired == {"type": "assignment_expired", "eventId": offer["eventId"] + 1,
-                       "assignmentId": offer["assignment"]["id"]}
+                       "assignmentId": offer["assignment"]["id"], "reason": "timeout"}
     assert 0.7 < waited < 2.5, f"expired after {waited:.2f} s; the timeout is 1 s"
     assert pending == []
 
@@ -124,7 +125,7 @@ async def test_after_unsubscribing_offers_are_not_pushed_but_polled_and_resubscr
     assert offer["type"] == "new_assignment"
     assert offer["assignment"]["orderId"] == second["id"]
     assert offer["eventId"] == 2  # the first offer's event was passed over, not queued up
-    assert offer["assignment"] == (await api.pending(master))[0]
+    assert offer["assignment"] == as_sent((await api.pending(master))[0])
 
 
 async def test_a_master_who_never_subscribed_gets_no_push_but_loses_no_offer(
@@ -143,7 +144,8 @@ async def test_a_master_who_never_subscribed_gets_no_push_but_loses_no_offer(
         await later.no_frame(0.3)
 
     assert [p["orderId"] for p in pending] == [order["id"]]
-    assert replayed == {"type": "new_assignment", "eventId": 1, "assignment": pending[0]}
+    assert replayed == {"type": "new_assignment", "eventId": 1, "assignment": as_sent(pending[0])}
+    assert pending[0]["deliveredVia"] == "poll"  # never sent on the socket: the poll proved it
 
 
 async def test_ending_the_shift_withdraws_the_pending_offer_over_the_socket(live: Live) -> None:
@@ -158,7 +160,7 @@ async def test_ending_the_shift_withdraws_the_pending_offer_over_the_socket(live
         await ws.no_frame(0.3)
 
     assert withdrawn == {"type": "assignment_expired", "eventId": offer["eventId"] + 1,
-                         "assignmentId": offer["assignment"]["id"]}
+                         "assignmentId": offer["assignment"]["id"], "reason": "withdrawn"}
     assert await api.pending(master) == []
 
 
@@ -214,7 +216,7 @@ async def test_cancelling_a_searching_order_tells_the_client_and_withdraws_the_o
                     "status": "cancelled"}
     # Not the order's master yet: no status update, only the withdrawal of its offer.
     assert withdrawn == {"type": "assignment_expired", "eventId": offer["eventId"] + 1,
-                         "assignmentId": offer["assignment"]["id"]}
+                         "assignmentId": offer["assignment"]["id"], "reason": "withdrawn"}
 
 
 async def test_cancelling_an_assigned_order_tells_the_client_and_its_master(live: Live) -> None:

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from dispatchwire.db import StoredEvent
+from dispatchwire.events.types import StoredEvent
 from dispatchwire.gateway import hub as hub_module
 from tests.conftest import Api, Person
 from tests.gateway.support import Live
@@ -13,14 +13,15 @@ from tests.gateway.support import Live
 async def emit_cancelled(api: Api, client: Person, order_id: int) -> None:
     """Store and publish one event for `client`, as the services do."""
     async with api.ctx.db.transaction() as uow:
-        uow.emit(client.id, "order_status_update", {"orderId": order_id, "status": "cancelled"})
+        api.ctx.outbox.emit(uow, client.id, "order_status_update",
+                            {"orderId": order_id, "status": "cancelled"})
 
 
 async def test_an_event_published_after_a_later_one_arrives_once_and_in_order(live: Live) -> None:
     api = live.api
     client = await api.register("client")
     order = await api.order(client)
-    publish = api.ctx.db.publisher
+    publish = api.ctx.outbox.publish
     assert publish is not None
     held: list[list[StoredEvent]] = []
     release = asyncio.Event()
@@ -33,7 +34,7 @@ async def test_an_event_published_after_a_later_one_arrives_once_and_in_order(li
 
     async with live.socket() as ws:
         await ws.auth(client)
-        api.ctx.db.publisher = hold_back_the_first
+        api.ctx.outbox.publish = hold_back_the_first
         try:
             first = asyncio.create_task(emit_cancelled(api, client, order["id"]))
             await asyncio.sleep(0.05)
@@ -43,7 +44,7 @@ async def test_an_event_published_after_a_later_one_arrives_once_and_in_order(li
             await first
             await ws.no_frame(0.3)
         finally:
-            api.ctx.db.publisher = publish
+            api.ctx.outbox.publish = publish
 
     ids = [frame["eventId"] for frame in frames]
     assert ids[1] == ids[0] + 1
@@ -53,7 +54,7 @@ async def test_events_the_broker_never_delivered_are_read_from_the_database(live
     api = live.api
     client = await api.register("client")
     order = await api.order(client)
-    publish = api.ctx.db.publisher
+    publish = api.ctx.outbox.publish
     assert publish is not None
     lost = 0
 
@@ -68,12 +69,12 @@ async def test_events_the_broker_never_delivered_are_read_from_the_database(live
         await ws.auth(client)
         await emit_cancelled(api, client, order["id"])
         start = (await ws.recv())["eventId"]
-        api.ctx.db.publisher = lose_three
+        api.ctx.outbox.publish = lose_three
         try:
             for _ in range(4):  # three are lost on the way; the fourth reveals the gap
                 await emit_cancelled(api, client, order["id"])
         finally:
-            api.ctx.db.publisher = publish
+            api.ctx.outbox.publish = publish
         ids = [(await ws.recv())["eventId"] for _ in range(4)]
         await ws.no_frame(0.3)
 

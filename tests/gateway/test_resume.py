@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from dispatchwire.auth.models import User
-from dispatchwire.db import StoredEvent
 from dispatchwire.dispatch.models import Assignment
-from dispatchwire.events.service import list_events
+from dispatchwire.events.stream import list_events
+from dispatchwire.events.types import StoredEvent
 from dispatchwire.gateway import hub
 from tests.conftest import Api, Person, wait_for
 from tests.dispatch.support import events_of, move, reject
@@ -262,14 +262,14 @@ def publish_late(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     """Hand each commit's events to the broker a random moment late, as a broker between
     processes may: events then reach the hub out of order, and after the replay read them."""
     rng = random.Random(5)
-    publish = api.ctx.db.publisher
+    publish = api.ctx.outbox.publish
     assert publish is not None
 
     async def late(stored: list[StoredEvent]) -> None:
         await asyncio.sleep(rng.uniform(0, 0.01))
         await publish(stored)
 
-    monkeypatch.setattr(api.ctx.db, "publisher", late)
+    monkeypatch.setattr(api.ctx.outbox, "publish", late)
 
 
 async def _reached(api: Api, who: Person, event_id: int) -> bool:
@@ -336,7 +336,7 @@ async def test_live_events_committed_during_a_long_replay_arrive_once_and_in_ord
                 return
             async with api.ctx.db.transaction() as uow:
                 for _ in range(per_transaction):
-                    uow.emit(client.id, "order_status_update", payload)
+                    api.ctx.outbox.emit(uow, client.id, "order_status_update", payload)
             emitted += per_transaction
             await asyncio.sleep(0)  # each commit waits a pass of the loop: a steady trickle
 
@@ -407,4 +407,4 @@ async def test_an_event_committed_during_the_replays_last_read_is_sent_though_no
 async def move_nowhere(api: Api, client: Person, payload: dict[str, Any]) -> None:
     """Store and publish one more `order_status_update` for `client`, as a service would."""
     async with api.ctx.db.transaction() as uow:
-        uow.emit(client.id, "order_status_update", payload)
+        api.ctx.outbox.emit(uow, client.id, "order_status_update", payload)

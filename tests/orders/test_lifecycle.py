@@ -14,7 +14,8 @@ async def test_order_walks_from_new_to_completed(api: Api) -> None:
     [offer] = await api.pending(master)
     assert offer["orderId"] == order["id"]
     assert set(offer) == {"id", "orderId", "applianceType", "problem", "address", "expiresAt",
-                          "createdAt"}
+                          "createdAt", "deliveredAt", "deliveredVia"}
+    assert offer["deliveredVia"] == "poll"
 
     accepted = await api.call("POST", f"/api/assignments/{offer['id']}/accept", master)
     assert accepted["assignment"]["status"] == "accepted"
@@ -38,7 +39,8 @@ async def test_order_walks_from_new_to_completed(api: Api) -> None:
     assert [e["eventId"] for e in client_events] == [1, 2, 3]
     master_events = await events_of(api, master)
     assert [e["type"] for e in master_events] == ["new_assignment"] + ["order_status_update"] * 3
-    assert master_events[0]["assignment"] == offer
+    assert master_events[0]["assignment"] == {
+        key: value for key, value in offer.items() if key not in ("deliveredAt", "deliveredVia")}
     assert "client" not in master_events[0]["assignment"]
 
 
@@ -53,7 +55,8 @@ async def test_client_cancels_a_searching_order_and_the_offer_is_withdrawn(api: 
     assert cancelled["status"] == "cancelled"
     assert await api.pending(master) == []
     events = await events_of(api, master)
-    assert events[-1] == {"type": "assignment_expired", "eventId": 2, "assignmentId": offer["id"]}
+    assert events[-1] == {"type": "assignment_expired", "eventId": 2, "assignmentId": offer["id"],
+                          "reason": "withdrawn"}
     await api.call("POST", f"/api/assignments/{offer['id']}/accept", master, expect=409)
 
 

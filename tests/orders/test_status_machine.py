@@ -117,3 +117,12 @@ async def test_the_client_cancelling_an_assigned_order_frees_the_master(api: Api
     assert accepted["order"]["status"] == "assigned"
     # a master whose job was cancelled cannot move it on any more
     await set_status(api, master, first["id"], "in_progress", expect=409)
+
+
+def test_the_statuses_a_request_may_name_are_the_order_statuses() -> None:
+    from typing import get_args
+
+    from dispatchwire.orders.models import OrderStatus
+    from dispatchwire.orders.schemas import OrderStatus as RequestStatus
+
+    assert set(get_args(RequestStatus)) == set(OrderStatus)

@@ -5,7 +5,8 @@ from typing import Any
 
 from tests.conftest import Api, Person
 
-OFFER_FIELDS = {"id", "orderId", "applianceType", "problem", "address", "expiresAt", "createdAt"}
+OFFER_FIELDS = {"id", "orderId", "applianceType", "problem", "address", "expiresAt", "createdAt",
+                "deliveredAt", "deliveredVia"}
 CLIENT_NAME = "Zelda Quixote"
 CLIENT_PHONE = "+1 555 0199"
 

@@ -4,8 +4,8 @@ import logging
 
 from sqlalchemy import select
 
+from dispatchwire.actors import Actor, Role, require_role
 from dispatchwire.admin.schemas import SubscriptionOut, WebsocketStats
-from dispatchwire.auth.service import Actor, require_role
 from dispatchwire.clock import utcnow
 from dispatchwire.cluster import refresh_presence
 from dispatchwire.context import Context
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 async def websocket_stats(ctx: Context, *, actor: Actor) -> WebsocketStats:
     """Connections and assignment subscriptions, with each subscriber's shift and last ping."""
-    require_role(actor, "admin")
+    require_role(actor, Role.ADMIN)
     try:
         await refresh_presence(ctx)
     except Exception as exc:  # the broker is down: the last snapshots known will do

@@ -1,12 +1,12 @@
+"""The users table: every account, whatever its role."""
+
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatchwire.clock import utcnow
-from dispatchwire.db import Base, UTCDateTime
-
-ROLES = ("client", "master", "admin")
+from dispatchwire.store import Base, UTCDateTime
 
 
 class User(Base):

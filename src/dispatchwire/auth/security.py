@@ -90,32 +90,40 @@ class Tokens:
 
 
 class KnownUsers:
-    """Who a user id stands for (role, master profile), as last read, for a few seconds.
+    """Who a user id stands for (role, master profile, whether he is marked unreachable), as
+    last read, for a few seconds.
 
     Every request and socket names its user, and reading that row cost ~23 µs on SQLite: each
     commit resets the reading connection's page cache. A user's role and master profile never
-    change once made, so a kept answer goes stale only if the user is deleted behind the
-    service's back, and `ttl_s` bounds how long such a user is still let in. Only users found
-    are kept; memory is bounded by dropping the oldest entries.
+    change once made; what does change is forgotten here by the process that changes it, and
+    `ttl_s` bounds how long another process goes on with what it read. Only users found are
+    kept; memory is bounded by dropping the oldest entries.
     """
 
     CACHED = 16_384
 
     def __init__(self, *, ttl_s: float = 5.0) -> None:
         self._ttl = ttl_s
-        self._known: dict[int, tuple[str, int | None, float]] = {}  # id -> role, master, until
+        # id -> role, master id, unreachable, until
+        self._known: dict[int, tuple[str, int | None, bool, float]] = {}
 
-    def get(self, user_id: int) -> tuple[str, int | None] | None:
+    def get(self, user_id: int) -> tuple[str, int | None, bool] | None:
         known = self._known.get(user_id)
-        if known is None or known[2] <= time.monotonic():
+        if known is None or known[3] <= time.monotonic():
             return None
-        return known[0], known[1]
+        return known[0], known[1], known[2]
 
-    def put(self, user_id: int, role: str, master_id: int | None) -> None:
+    def forget(self, *user_ids: int) -> None:
+        """Read these users afresh next time (something they are known by changed)."""
+        for user_id in user_ids:
+            self._known.pop(user_id, None)
+
+    def put(self, user_id: int, role: str, master_id: int | None,
+            unreachable: bool = False) -> None:
         self._known.pop(user_id, None)  # re-inserted last, so that eviction drops the oldest
         if len(self._known) >= self.CACHED:
             del self._known[next(iter(self._known))]
-        self._known[user_id] = (role, master_id, time.monotonic() + self._ttl)
+        self._known[user_id] = (role, master_id, unreachable, time.monotonic() + self._ttl)
 
 
 class LoginBrake:

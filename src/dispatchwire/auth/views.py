@@ -1,8 +1,10 @@
 from fastapi import APIRouter, status
 
+from dispatchwire.actors import Role
 from dispatchwire.auth import service
 from dispatchwire.auth.schemas import LoginIn, RegisterIn, TokenOut, UserOut
 from dispatchwire.deps import ContextDep, CurrentActor
+from dispatchwire.masters import service as masters
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -10,6 +12,8 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 @router.post("/register", status_code=status.HTTP_201_CREATED)
 async def register(ctx: ContextDep, data: RegisterIn) -> TokenOut:
     """Create a `client` or `master` account (never `admin`: 403); 409 if the email is taken."""
+    if data.role == Role.MASTER:
+        return await masters.register(ctx, data=data)
     return await service.register(ctx, data=data)
 
 

@@ -10,7 +10,7 @@ vanish when their process stops refreshing them.
 from collections.abc import Callable
 from typing import Protocol
 
-from dispatchwire.db import StoredEvent
+from dispatchwire.events.types import StoredEvent
 
 __all__ = ["Broker", "GapListener", "Listener"]
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from dispatchwire.broker.base import GapListener, Listener
 from dispatchwire.broker.metrics import BROKER_CONNECTED
-from dispatchwire.db import StoredEvent
+from dispatchwire.events.types import StoredEvent
 
 __all__ = ["MemoryBroker", "deliver_locally"]
 

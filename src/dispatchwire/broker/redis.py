@@ -28,7 +28,7 @@ from redis.retry import Retry
 from dispatchwire.broker.base import GapListener, Listener
 from dispatchwire.broker.memory import deliver_locally
 from dispatchwire.broker.metrics import BROKER_CONNECTED, BROKER_DROPPED, BROKER_GAPS
-from dispatchwire.db import StoredEvent
+from dispatchwire.events.types import StoredEvent
 
 __all__ = ["RedisBroker"]
 

@@ -12,16 +12,20 @@ import asyncio
 import logging
 from datetime import datetime
 
-from sqlalchemy import func, select
-
-from dispatchwire.clock import parse_time, utcnow
+from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
-from dispatchwire.db import StoredEvent, retry_transient
-from dispatchwire.dispatch.models import Assignment
-from dispatchwire.dispatch.offers import redispatch, withdraw_offers
+from dispatchwire.dispatch.models import EndReason, OfferStatus
+from dispatchwire.dispatch.offers import (
+    first_timer_of,
+    mark_unreachable,
+    redispatch,
+    withdraw_offers,
+)
+from dispatchwire.events.types import StoredEvent
+from dispatchwire.store import retry_transient
 
-__all__ = ["expire_due_offers", "run_expiry_loop", "seconds_until_next_deadline",
-           "wake_on_offers"]
+__all__ = ["end_undelivered_offers", "expire_due_offers", "run_expiry_loop",
+           "seconds_until_next_deadline", "wake_on_offers"]
 
 log = logging.getLogger(__name__)
 
@@ -33,35 +37,55 @@ WAKE_MARGIN_S = 0.005
 @retry_transient
 async def expire_due_offers(ctx: Context, *, now: datetime | None = None) -> int:
     """Expire every pending offer whose deadline has passed; move each order on. Returns count."""
+    return await _end_due(ctx, reason=EndReason.TIMEOUT, now=now)
+
+
+@retry_transient
+async def end_undelivered_offers(ctx: Context, *, now: datetime | None = None) -> int:
+    """End every offer still undelivered at its `undelivered_by`: its order moves on at once,
+    and its master gets nothing more until he is next seen. Returns count."""
+    return await _end_due(ctx, reason=EndReason.UNDELIVERED, now=now)
+
+
+async def _end_due(ctx: Context, *, reason: EndReason, now: datetime | None) -> int:
     total = 0
     while True:
         async with ctx.db.transaction() as uow:
             moment = now or utcnow()
-            expired = await withdraw_offers(uow, due_by=moment, status="expired", now=moment,
-                                            limit=BATCH)
-            await redispatch(ctx, uow, expired)
-        total += len(expired)
-        if len(expired) < BATCH:
+            timeout = reason == EndReason.TIMEOUT
+            ended = await withdraw_offers(ctx, uow, reason=reason, now=moment, limit=BATCH,
+                                          due_by=moment if timeout else None,
+                                          undelivered_by=None if timeout else moment)
+            if reason == EndReason.UNDELIVERED:
+                await mark_unreachable(ctx, uow, master_ids=[offer.master_id for offer in ended],
+                                       now=moment)
+            await redispatch(ctx, uow, ended)
+        total += len(ended)
+        if len(ended) < BATCH:
             return total
         await asyncio.sleep(0)  # let requests in between batches of expiries
 
 
 async def seconds_until_next_deadline(ctx: Context) -> float:
-    async with ctx.db.session() as session:
-        nearest = await session.scalar(
-            select(func.min(Assignment.expires_at)).where(Assignment.status == "pending")
-        )
+    """Until the nearest offer deadline or undelivered timer, capped."""
+    async with ctx.db.read() as sql:
+        nearest = [sql.read_time(value) for value in await sql.first(_NEAREST) or () if value]
     cap = ctx.settings.expiry_max_sleep_s
-    if nearest is None:
+    if not nearest:
         return cap
-    return min(cap, max(0.0, (nearest - utcnow()).total_seconds() + WAKE_MARGIN_S))
+    return min(cap, max(0.0, (min(nearest) - utcnow()).total_seconds() + WAKE_MARGIN_S))
+
+
+_NEAREST = ("SELECT (SELECT MIN(expires_at) FROM assignments"
+            f" WHERE status = '{OfferStatus.PENDING}'),"
+            " (SELECT MIN(undelivered_by) FROM assignments WHERE undelivered_by IS NOT NULL)")
 
 
 def wake_on_offers(ctx: Context) -> None:
     """Note the deadline of every offer any process makes."""
     def listener(stored: StoredEvent) -> None:
-        if stored.type == "new_assignment":
-            ctx.alarm.note(parse_time(stored.payload["assignment"]["expiresAt"]))
+        if (moment := first_timer_of(stored, ctx.settings)) is not None:
+            ctx.alarm.note(moment)
 
     ctx.broker.add_listener(listener)
 
@@ -73,6 +97,8 @@ async def run_expiry_loop(ctx: Context) -> None:
         try:
             if count := await expire_due_offers(ctx):
                 log.info("expired %d offers", count)
+            if count := await end_undelivered_offers(ctx):
+                log.info("%d offers ended undelivered", count)
             delay = await seconds_until_next_deadline(ctx)
         except asyncio.CancelledError:
             raise

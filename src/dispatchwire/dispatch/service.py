@@ -2,48 +2,56 @@
 
 import logging
 from datetime import datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from dispatchwire.auth.service import Actor, require_master, require_role
+from dispatchwire.actors import Actor, Role, require_master, require_role
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
-from dispatchwire.db import UnitOfWork, retry_transient
-from dispatchwire.dispatch.models import Assignment
+from dispatchwire.dispatch.eligibility import MasterFacts, OrderFacts, why_not_free
+from dispatchwire.dispatch.models import DeliveredVia, EndReason, OfferStatus
 from dispatchwire.dispatch.offers import (
+    Withdrawn,
     dispatch_for_master,
     lock_orders,
     make_offer,
-    notify_status,
     redispatch,
     withdraw_offers,
 )
+from dispatchwire.dispatch.receipts import delivered, record_deliveries
 from dispatchwire.dispatch.schemas import AcceptOut, AssignmentOut, OfferOut, RejectOut
 from dispatchwire.errors import Conflict, NotFound
-from dispatchwire.masters.models import Master
 from dispatchwire.metrics import OFFERS_RESOLVED, PENDING_POLLS
-from dispatchwire.orders.models import ACTIVE_JOB_STATUSES, Order
-from dispatchwire.orders.service import order_out
+from dispatchwire.orders.models import OrderStatus
+from dispatchwire.orders.notices import notify_status
+from dispatchwire.orders.queries import ORDER_ROW, order_from_row
+from dispatchwire.store import Sql, UnitOfWork, retry_transient
 
 __all__ = ["accept", "offer_by_hand", "pending_offers", "reject"]
 
 log = logging.getLogger(__name__)
 
+# An offer with what it tells of its order: `_offer_from_row` reads it.
+_OFFER_ROW = ("SELECT a.id, a.created_at, a.expires_at, o.id, o.appliance_type, o.problem,"
+              " o.address, o.lat, o.lon, a.delivered_at, a.delivered_via, a.master_id,"
+              " a.status, a.resolved_at FROM assignments a JOIN orders o ON o.id = a.order_id")
+
 
 async def pending_offers(ctx: Context, *, actor: Actor) -> list[OfferOut]:
-    """The master's offers still open: the fallback-polling view."""
+    """The master's offers still open: the fallback-polling view. What it returns counts as
+    delivered, and a master marked unreachable is back."""
     master_id = require_master(actor)
     PENDING_POLLS.labels(str(master_id)).inc()
-    async with ctx.db.session() as session:
-        offers = await session.scalars(
-            select(Assignment)
-            .where(Assignment.master_id == master_id, Assignment.status == "pending",
-                   Assignment.expires_at > utcnow())
-            .order_by(Assignment.id)
-        )
-        return [_offer_out(a) for a in offers]
+    now = utcnow()
+    async with ctx.db.read() as sql:
+        rows = await sql.rows(
+            f"{_OFFER_ROW} WHERE a.master_id = :master_id AND a.status = '{OfferStatus.PENDING}'"
+            " AND a.expires_at > :now ORDER BY a.id",
+            {"master_id": master_id, "now": sql.time(now)})
+        offers: list[OfferOut] = [_offer_from_row(sql, row, OfferOut) for row in rows]
+    fresh = await record_deliveries(ctx, via=DeliveredVia.POLL, at=now, assignment_ids=[
+        offer.id for offer in offers if offer.delivered_at is None])
+    return [offer.model_copy(update={"delivered_at": now, "delivered_via": DeliveredVia.POLL})
+            if offer.id in fresh else offer for offer in offers]
 
 
 @retry_transient
@@ -51,27 +59,27 @@ async def accept(ctx: Context, *, actor: Actor, assignment_id: int) -> AcceptOut
     """Take the job; of any number of concurrent accepts exactly one gets here."""
     master_id = require_master(actor)
     async with ctx.db.transaction() as uow:
+        sql = uow.sql
         now = utcnow()
-        order_id = await _answer(uow, master_id, assignment_id, "accepted", now)
-        taken = await uow.session.scalar(
-            update(Order).where(Order.id == order_id, Order.status == "new")
-            .values(status="assigned", master_id=master_id, updated_at=now)
-            .returning(Order.id).execution_options(synchronize_session=False)
-        )
+        order_id = await _answer(uow, master_id, assignment_id, OfferStatus.ACCEPTED, now)
+        taken = await sql.scalar(
+            f"UPDATE orders SET status = '{OrderStatus.ASSIGNED}', master_id = :master_id,"
+            f" updated_at = :now WHERE id = :order_id AND status = '{OrderStatus.NEW}'"
+            " RETURNING id", {"master_id": master_id, "now": sql.time(now), "order_id": order_id})
         if taken is None:
             raise Conflict(f"order {order_id} is no longer waiting for a master")
         # Not idle until the job ends (`orders.service.change_status` sets it again): dispatch
         # reads the masters idle longest first, and need not walk past those on a job.
-        await uow.session.execute(update(Master).where(Master.id == master_id)
-                                  .values(idle_since=None)
-                                  .execution_options(synchronize_session=False))
-        order = await uow.session.get_one(Order, order_id, populate_existing=True)
-        notify_status(uow, order_id=order.id, status=order.status, client_id=order.client_id,
-                      master_user_id=order.master.user_id if order.master else None)
-        assignment = await _load(uow.session, assignment_id)
-        uow.after_commit(OFFERS_RESOLVED.labels("accepted").inc)
+        await sql.rows("UPDATE masters SET idle_since = NULL WHERE id = :master_id",
+                       {"master_id": master_id})
+        order, master_user_id = order_from_row(
+            sql, await sql.first(f"{ORDER_ROW} WHERE o.id = :order_id", {"order_id": order_id}))
+        notify_status(ctx, uow, order_id=order.id, status=order.status,
+                      client_id=order.client_id, master_user_id=master_user_id)
+        assignment = await _assignment(sql, assignment_id)
+        uow.after_commit(OFFERS_RESOLVED.labels(OfferStatus.ACCEPTED).inc)
     log.info("offer %s accepted: order %s to master %s", assignment_id, order_id, master_id)
-    return AcceptOut(assignment=_assignment_out(assignment), order=order_out(order))
+    return AcceptOut(assignment=assignment, order=order)
 
 
 @retry_transient
@@ -79,113 +87,107 @@ async def reject(ctx: Context, *, actor: Actor, assignment_id: int) -> RejectOut
     """Decline; the order moves on to the next master and this master may get another."""
     master_id = require_master(actor)
     async with ctx.db.transaction() as uow:
-        order_id = await _answer(uow, master_id, assignment_id, "rejected", utcnow())
-        await redispatch(ctx, uow, [(assignment_id, order_id, master_id)])
-        assignment = await _load(uow.session, assignment_id)
-        uow.after_commit(OFFERS_RESOLVED.labels("rejected").inc)
+        order_id = await _answer(uow, master_id, assignment_id, OfferStatus.REJECTED, utcnow())
+        await redispatch(ctx, uow, [Withdrawn(assignment_id, order_id, master_id)])
+        assignment = await _assignment(uow.sql, assignment_id)
+        uow.after_commit(OFFERS_RESOLVED.labels(OfferStatus.REJECTED).inc)
     log.info("offer %s rejected by master %s", assignment_id, master_id)
-    return RejectOut(assignment=_assignment_out(assignment))
+    return RejectOut(assignment=assignment)
 
 
 @retry_transient
 async def offer_by_hand(ctx: Context, *, actor: Actor, order_id: int, master_id: int
                         ) -> AssignmentOut:
     """An admin offers a waiting order to a chosen on-shift master, replacing its offer."""
-    require_role(actor, "admin")
+    require_role(actor, Role.ADMIN)
     async with ctx.db.transaction() as uow:
-        session = uow.session
-        order = await session.scalar(
-            select(Order).where(Order.id == order_id)
-            .with_for_update(of=Order).execution_options(populate_existing=True)
-        )
-        if order is None:
+        sql = uow.sql
+        await lock_orders(sql, [order_id])
+        row = await sql.first("SELECT o.id, o.appliance_type, o.problem, o.address, o.lat,"
+                              " o.lon, o.status FROM orders o WHERE o.id = :order_id",
+                              {"order_id": order_id})
+        if row is None:
             raise NotFound(f"order {order_id} not found")
-        if order.status != "new":
-            raise Conflict(f"order {order_id} is {order.status}; only new orders can be offered")
-        master = await session.get(Master, master_id)
+        order, status = OrderFacts(*row[:6]), row[6]
+        if status != OrderStatus.NEW:
+            raise Conflict(f"order {order_id} is {status}; only new orders can be offered")
+        master = await sql.first("SELECT id, user_id FROM masters WHERE id = :master_id",
+                                 {"master_id": master_id})
         if master is None:
             raise NotFound(f"master {master_id} not found")
-        await _check_can_take(session, master, order_id)
-        withdrawn = await withdraw_offers(uow, order_id=order_id, status="cancelled")
-        offer = await make_offer(ctx, uow, order=order, master=master)
+        if (reason := await why_not_free(sql, master_id=master_id, order_id=order_id)):
+            raise Conflict(reason)
+        withdrawn = await withdraw_offers(ctx, uow, order_id=order_id,
+                                          reason=EndReason.WITHDRAWN)
+        offer = await make_offer(ctx, uow, order=order, master=MasterFacts(*master))
         if offer is None:
             raise Conflict(f"master {master_id} was given another offer meanwhile; try again")
-        for _, _, previous in withdrawn:
-            if previous != master_id:
-                await dispatch_for_master(ctx, uow, master_id=previous)
-        assignment = await _load(session, offer.id)
+        for previous in withdrawn:
+            if previous.master_id != master_id:
+                await dispatch_for_master(ctx, uow, master_id=previous.master_id)
+        assignment = await _assignment(sql, offer.id)
     log.info("admin %s offered order %s to master %s by hand", actor.user_id, order_id, master_id)
-    return _assignment_out(assignment)
+    return assignment
 
 
-async def _check_can_take(session: AsyncSession, master: Master, order_id: int) -> None:
-    if not master.on_shift:
-        raise Conflict(f"master {master.id} is not on shift")
-    other = await session.scalar(
-        select(Assignment.id).where(Assignment.master_id == master.id,
-                                    Assignment.status == "pending",
-                                    Assignment.order_id != order_id)
-    )
-    if other is not None:
-        raise Conflict(f"master {master.id} already holds pending offer {other}")
-    job = await session.scalar(
-        select(Order.id).where(Order.master_id == master.id,
-                               Order.status.in_(ACTIVE_JOB_STATUSES))
-    )
-    if job is not None:
-        raise Conflict(f"master {master.id} is busy with order {job}")
-
-
-async def _answer(uow: UnitOfWork, master_id: int, assignment_id: int, status: str,
+async def _answer(uow: UnitOfWork, master_id: int, assignment_id: int, status: OfferStatus,
                   now: datetime) -> int:
     """Move the master's open offer to `status` in one conditional update; its order's id.
 
     The update re-checks `pending` and the deadline on the row it locks, so of any number of
     concurrent answers (or an answer racing the expiry loop) exactly one moves the offer.
     """
-    session = uow.session
-    offered = await session.scalar(
-        select(Assignment.order_id).where(Assignment.id == assignment_id,
-                                          Assignment.master_id == master_id)
-    )
+    sql = uow.sql
+    params = {"id": assignment_id, "master_id": master_id, "status": status,
+              "now": sql.time(now)}
+    offered = await sql.scalar("SELECT order_id FROM assignments WHERE id = :id"
+                               " AND master_id = :master_id", params)
     if offered is None:
         raise NotFound(f"assignment {assignment_id} not found")
-    await lock_orders(uow.sql, [offered])  # the order before its offer: see dispatch.offers
-    order_id = await session.scalar(
-        update(Assignment)
-        .where(Assignment.id == assignment_id, Assignment.master_id == master_id,
-               Assignment.status == "pending", Assignment.expires_at > now)
-        .values(status=status, resolved_at=now)
-        .returning(Assignment.order_id)
-        .execution_options(synchronize_session=False)
-    )
-    if order_id is None:
-        await _refuse(session, master_id, assignment_id)
-    return order_id
+    await lock_orders(sql, [offered])  # the order before its offer: see dispatch.offers
+    # Answering proves the offer reached its master, if nothing did before.
+    row = await sql.first(
+        "UPDATE assignments SET status = :status, resolved_at = :now,"
+        " delivered_at = COALESCE(delivered_at, :now),"
+        " delivered_via = COALESCE(delivered_via, :via), push_due_at = NULL,"
+        f" undelivered_by = NULL WHERE id = :id AND master_id = :master_id"
+        f" AND status = '{OfferStatus.PENDING}' AND expires_at > :now"
+        " RETURNING order_id, delivered_via = :via AND delivered_at = :now, id, created_at,"
+        " pushed_at IS NOT NULL", {**params, "via": DeliveredVia.ANSWER})
+    if row is None:
+        await _refuse(sql, assignment_id)
+    if row[1]:
+        await delivered(uow, [row[2:]], via=DeliveredVia.ANSWER, at=now)
+    return int(row[0])
 
 
-async def _refuse(session: AsyncSession, master_id: int, assignment_id: int) -> NoReturn:
-    """Explain why an offer cannot be answered: not the caller's (404) or not open (409)."""
-    assignment = await session.get(Assignment, assignment_id)
-    if assignment is None or assignment.master_id != master_id:
-        raise NotFound(f"assignment {assignment_id} not found")
-    if assignment.status == "pending":
+async def _refuse(sql: Sql, assignment_id: int) -> NoReturn:
+    """Explain why the caller's offer cannot be answered: it is not open any more (409)."""
+    status = await sql.scalar("SELECT status FROM assignments WHERE id = :id",
+                              {"id": assignment_id})
+    if status == OfferStatus.PENDING:
         raise Conflict(f"assignment {assignment_id} has expired")
-    raise Conflict(f"assignment {assignment_id} is {assignment.status}, no longer pending")
+    raise Conflict(f"assignment {assignment_id} is {status}, no longer pending")
 
 
-async def _load(session: AsyncSession, assignment_id: int) -> Assignment:
-    return await session.get_one(Assignment, assignment_id, populate_existing=True)
+async def _assignment(sql: Sql, assignment_id: int) -> AssignmentOut:
+    row = await sql.first(f"{_OFFER_ROW} WHERE a.id = :id", {"id": assignment_id})
+    return _offer_from_row(sql, row, AssignmentOut)
 
 
-def _offer_out(assignment: Assignment) -> OfferOut:
-    order = assignment.order
-    return OfferOut(id=assignment.id, order_id=order.id, appliance_type=order.appliance_type,
-                    problem=order.problem, address=order.address,
-                    expires_at=assignment.expires_at, created_at=assignment.created_at)
+def _offer_from_row(sql: Sql, row: Any, shape: type[OfferOut]) -> Any:
+    """An `_OFFER_ROW` row as `shape` (an offer, or an assignment with its outcome)."""
+    (offer_id, created_at, expires_at, *order, delivered_at, delivered_via, master_id, status,
+     resolved_at) = row
+    more: dict[str, Any] = {"delivered_via": DeliveredVia(delivered_via) if delivered_via else None,
+                            "delivered_at": _time_or_none(sql, delivered_at)}
+    if shape is not OfferOut:
+        more |= {"master_id": master_id, "status": status,
+                 "resolved_at": _time_or_none(sql, resolved_at)}
+    return shape.of(offer_id=offer_id, order=OrderFacts(*order),
+                    created_at=sql.read_time(created_at), expires_at=sql.read_time(expires_at),
+                    **more)
 
 
-def _assignment_out(assignment: Assignment) -> AssignmentOut:
-    basic = _offer_out(assignment)
-    return AssignmentOut(**basic.model_dump(), master_id=assignment.master_id,
-                         status=assignment.status, resolved_at=assignment.resolved_at)
+def _time_or_none(sql: Sql, value: Any) -> datetime | None:
+    return sql.read_time(value) if value is not None else None

@@ -5,7 +5,7 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueCons
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatchwire.clock import utcnow
-from dispatchwire.db import Base, UTCDateTime
+from dispatchwire.store import Base, UTCDateTime
 
 
 class Event(Base):

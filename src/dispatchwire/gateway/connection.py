@@ -9,7 +9,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from dispatchwire.auth.service import Actor
+from dispatchwire.actors import Actor
 from dispatchwire.gateway.metrics import CLOSED, DELIVERY_LATENCY, FRAMES_OUT
 from dispatchwire.gateway.protocol import OFFER_TYPES, Close
 
@@ -29,6 +29,11 @@ class _CloseAfterSending:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class _PingAfterSending:
+    payload: bytes
+
+
 class Transport(Protocol):
     """The I/O under a connection: the gateway needs no more of a WebSocket."""
 
@@ -38,7 +43,13 @@ class Transport(Protocol):
 
     def send_text(self, text: str) -> None: ...
 
+    def ping(self, payload: bytes) -> None:
+        """Send a WebSocket ping; its pong comes back through the session (`ponged`)."""
+
     def close(self, code: int, reason: str) -> None: ...
+
+    def drop(self, reason: str) -> None:
+        """The peer is gone without a word: abort, as a keepalive timeout does."""
 
 
 class Connection:
@@ -49,20 +60,28 @@ class Connection:
     stopped reading, and the socket is cut off rather than made to hold an ever longer backlog.
     """
 
-    __slots__ = ("_room", "actor", "backlog", "closing", "cursor", "dirty", "expiry",
-                 "opened_at", "queue_size", "socket_id", "subscribed", "syncing", "tasks",
-                 "transport", "wants_offers")
+    __slots__ = ("_room", "acks", "actor", "backlog", "closing", "cursor", "expiry",
+                 "missed_live", "offers_live", "opened_at", "pings", "pong_deadline",
+                 "queue_size", "reading_stored", "socket_id", "subscribed", "tasks",
+                 "transport", "unacked", "unponged")
 
     def __init__(self, transport: Transport, *, queue_size: int) -> None:
         self.socket_id = next(_socket_ids)
         self.transport = transport
-        self.backlog: deque[_Waiting | _CloseAfterSending] = deque()
+        self.backlog: deque[_Waiting | _CloseAfterSending | _PingAfterSending] = deque()
         self.queue_size = queue_size
         self.actor: Actor | None = None
+        # Where the socket is in its user's events, and how it gets the next ones (hub.py):
         self.cursor = 0  # the newest of the user's event ids this socket has dealt with
-        self.syncing = True  # reading stored events; live ones are left to the read
-        self.dirty = False  # a live event came while syncing: read once more
-        self.wants_offers = False  # offers are pushed live only when True
+        self.reading_stored = True  # the hub reads stored events for it; live ones wait
+        self.missed_live = False  # a live event came meanwhile: the hub reads once more
+        self.offers_live = False  # offers are sent live (subscribed, or resuming)
+        # Receipts (gateway/receipts.py): offers written and not yet proven to have arrived.
+        self.acks = False  # the client acks (declared, or has acked): else pongs prove receipt
+        self.unacked: deque[tuple[int, int]] | None = None  # (event id, offer id)
+        self.unponged: deque[tuple[bytes, int, float]] | None = None  # (ping, offer, sent at)
+        self.pong_deadline: asyncio.TimerHandle | None = None
+        self.pings = 0
         self.subscribed = False
         self.closing = False
         self.opened_at = time.monotonic()
@@ -79,7 +98,7 @@ class Connection:
         return len(self.backlog) >= self.queue_size
 
     def wants(self, event_type: str) -> bool:
-        return self.wants_offers or event_type not in OFFER_TYPES
+        return self.offers_live or event_type not in OFFER_TYPES
 
     def send(self, text: str, kind: str, stored_at: float | None = None) -> None:
         """Write a frame, or keep it while the peer catches up; a full backlog cuts it off."""
@@ -92,6 +111,19 @@ class Connection:
                        reason="slow_reader")
         else:
             self.backlog.append((text, kind, stored_at))
+
+    def ping_after_sending(self) -> bytes:
+        """Ping the peer once what was sent so far has been written; the ping's payload.
+
+        The pong can only come after the peer read everything written before the ping."""
+        self.pings += 1
+        payload = b"o" + self.pings.to_bytes(4, "big")  # 5 bytes: never a keepalive's 4
+        if not self.closing:
+            if not self.backlog and self.transport.writable:
+                self.transport.ping(payload)
+            else:
+                self.backlog.append(_PingAfterSending(payload))
+        return payload
 
     async def send_waiting(self, text: str, kind: str, *, within: float) -> None:
         """Send a frame, waiting up to `within` seconds for room (replays, which may be long)."""
@@ -115,6 +147,9 @@ class Connection:
                 self.backlog.clear()
                 self.transport.close(item.code, item.message)
                 break
+            if isinstance(item, _PingAfterSending):
+                self.transport.ping(item.payload)
+                continue
             self._write(*item)
         if self._room is not None and not self._room.done() and not self.backlogged:
             self._room.set_result(None)
@@ -149,6 +184,8 @@ class Connection:
         self.backlog.clear()
         if self.expiry is not None:
             self.expiry.cancel()
+        if self.pong_deadline is not None:
+            self.pong_deadline.cancel()
         if self._room is not None and not self._room.done():
             self._room.set_result(None)
         for task in list(self.tasks):

@@ -17,12 +17,9 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from sqlalchemy import func, select
-
-from dispatchwire.auth.models import User
 from dispatchwire.context import Context
-from dispatchwire.db import StoredEvent
-from dispatchwire.events.service import last_event_id, list_events
+from dispatchwire.events.stream import last_event_id, list_events, newest_event_ids
+from dispatchwire.events.types import StoredEvent
 from dispatchwire.gateway.connection import Connection
 from dispatchwire.gateway.metrics import (
     CONNECTIONS,
@@ -31,8 +28,7 @@ from dispatchwire.gateway.metrics import (
     SUBSCRIPTIONS,
 )
 from dispatchwire.gateway.protocol import Close, encode
-from dispatchwire.masters.models import Master
-from dispatchwire.metrics import MASTERS_ON_SHIFT
+from dispatchwire.gateway.receipts import Receipts
 
 __all__ = ["Hub"]
 
@@ -54,6 +50,7 @@ class Hub:
         self._dropped_at: dict[int, float] = {}  # user id -> when its last socket dropped
         self._catch_ups: set[asyncio.Task[None]] = set()
         self._reads = asyncio.Semaphore(CONCURRENT_READS)
+        self.receipts = Receipts(ctx)
         ctx.broker.add_listener(self.deliver)
         ctx.broker.add_gap_listener(self._on_broker_gap)
 
@@ -96,17 +93,18 @@ class Hub:
             del self._by_user[conn.user_id]
             self._dropped_at[conn.user_id] = time.monotonic()
 
-    def subscribe(self, conn: Connection) -> None:
-        assert conn.actor is not None and conn.actor.master_id is not None
+    def subscribe(self, conn: Connection, *, master_id: int) -> None:
+        """Send the socket its master's offers live, and count him as live for dispatch."""
+        assert conn.user_id is not None
         if not conn.subscribed:
             conn.subscribed = True
             SUBSCRIPTIONS.inc()
-            self._ctx.presence.subscribe(socket_id=conn.socket_id, user_id=conn.actor.user_id,
-                                         master_id=conn.actor.master_id)
-        conn.wants_offers = True
+            self._ctx.presence.subscribe(socket_id=conn.socket_id, user_id=conn.user_id,
+                                         master_id=master_id)
+        conn.offers_live = True
 
     def unsubscribe(self, conn: Connection) -> None:
-        conn.wants_offers = False
+        conn.offers_live = False
         if conn.subscribed:
             conn.subscribed = False
             SUBSCRIPTIONS.dec()
@@ -121,8 +119,8 @@ class Hub:
         """The broker's listener: hand a committed event to its user's sockets."""
         text: str | None = None
         for conn in self._by_user.get(stored.user_id, ()):
-            if conn.syncing:
-                conn.dirty = True
+            if conn.reading_stored:
+                conn.missed_live = True
             elif stored.event_id > conn.cursor + 1:
                 log.debug("socket %s: event %s of user %s came after %s; reading the gap",
                           conn.socket_id, stored.event_id, stored.user_id, conn.cursor)
@@ -132,6 +130,7 @@ class Hub:
                 if conn.wants(stored.type):
                     text = text or encode(stored.to_message())
                     conn.send(text, stored.type, stored.created_at.timestamp())
+                    self.receipts.sent(conn, stored)
 
     def _on_broker_gap(self) -> None:
         task = asyncio.create_task(self.catch_up(), name="gateway-catch-up")
@@ -144,21 +143,20 @@ class Hub:
             user_ids = list(self._by_user)
             for start in range(0, len(user_ids), USERS_PER_QUERY):
                 users = user_ids[start:start + USERS_PER_QUERY]
-                async with self.read_turn(), self._ctx.db.session() as session:
-                    newest = dict((await session.execute(
-                        select(User.id, User.last_event_id).where(User.id.in_(users)))).all())
+                async with self.read_turn(), self._ctx.db.read() as sql:
+                    newest = await newest_event_ids(sql, user_ids=users)
                 for user_id, last in newest.items():
                     for conn in self._by_user.get(user_id, ()):
-                        if conn.syncing:
-                            conn.dirty = True  # its read goes on until it has everything
-                        elif conn.cursor < (last or 0):
+                        if conn.reading_stored:
+                            conn.missed_live = True  # its read goes on until it has everything
+                        elif conn.cursor < last:
                             self.start_sync(conn, replay=False)
         except Exception:  # the sockets catch up at their users' next event instead
             log.exception("catching up after a broker gap failed")
 
     def start_sync(self, conn: Connection, *, replay: bool) -> None:
         """Read the stored events after the socket's cursor, then go live."""
-        conn.syncing = conn.dirty = True
+        conn.reading_stored = conn.missed_live = True
         conn.spawn(self._sync(conn, replay=replay))
 
     async def start_from_now(self, conn: Connection) -> None:
@@ -166,14 +164,18 @@ class Hub:
         assert conn.user_id is not None
         async with self.read_turn(), self._ctx.db.read() as sql:
             conn.cursor = await last_event_id(sql, user_id=conn.user_id)
-        if conn.dirty:  # an event came during the read: it may follow the cursor, read it
+        if conn.missed_live:  # an event came during the read: it may follow the cursor
             self.start_sync(conn, replay=False)
         else:  # nothing can have slipped by: live from the cursor on
-            conn.syncing = False
+            conn.reading_stored = False
 
     async def resume(self, conn: Connection, *, after: int) -> None:
-        """Replay every stored event after `after` (clamped to the newest), then go live."""
+        """Replay every stored event after `after` (clamped to the newest), then go live.
+
+        A resuming client asked for its whole stream: offers are sent live from then on too,
+        as if it had subscribed."""
         assert conn.user_id is not None
+        conn.offers_live = True
         async with self.read_turn(), self._ctx.db.read() as sql:
             newest = await last_event_id(sql, user_id=conn.user_id)
         if after > newest:  # an id this database never gave out: start from now
@@ -185,7 +187,7 @@ class Hub:
     async def _sync(self, conn: Connection, *, replay: bool) -> None:
         try:
             await self._read_until_live(conn, replay=replay)
-        except Exception:  # a socket left syncing would never hear a live event again
+        except Exception:  # a socket left reading stored events would never go live again
             log.exception("socket %s: reading stored events of user %s failed",
                           conn.socket_id, conn.user_id)
             conn.close(Close.INTERNAL, "could not read stored events: reconnect and resume",
@@ -195,24 +197,26 @@ class Hub:
         assert conn.user_id is not None
         within = self._ctx.settings.ws_send_timeout_s
         while not conn.closing:
-            conn.dirty = False
+            conn.missed_live = False
             async with self.read_turn(), self._ctx.db.read() as sql:
                 events = await list_events(sql, user_id=conn.user_id, after=conn.cursor,
                                            limit=PAGE)
             for stored in events:
                 conn.cursor = stored.event_id
                 if replay or conn.wants(stored.type):
-                    await conn.send_waiting(encode(stored.to_message()), stored.type, within=within)
+                    await conn.send_waiting(encode(stored.to_message()), stored.type,
+                                            within=within)
+                    self.receipts.sent(conn, stored)
             if replay:
                 REPLAYED_EVENTS.inc(len(events))
-            if len(events) < PAGE and not conn.dirty:
-                conn.syncing = False  # `dirty` was watched from before the read: nothing slipped by
+            if len(events) < PAGE and not conn.missed_live:
+                conn.reading_stored = False  # watched from before the read: nothing slipped by
                 return
 
     # -- upkeep ---------------------------------------------------------------------------
 
     async def run_upkeep(self) -> None:
-        """Drop stale subscriptions and refresh gauges, until cancelled."""
+        """Drop stale subscriptions and forget old drops, until cancelled."""
         stale_s = self._ctx.settings.subscription_stale_s
         every = min(max(stale_s / 4, 0.05), 15.0)
         while True:
@@ -220,7 +224,6 @@ class Hub:
             try:
                 self.drop_stale(stale_s)
                 self._forget_old_drops()
-                await self._count_masters_on_shift()
             except Exception:
                 log.exception("gateway upkeep failed; trying again in %s s", every)
 
@@ -238,9 +241,3 @@ class Hub:
         horizon = time.monotonic() - RECONNECT_MEMORY_S
         for user_id in [u for u, t in self._dropped_at.items() if t < horizon]:
             del self._dropped_at[user_id]
-
-    async def _count_masters_on_shift(self) -> None:
-        async with self._ctx.db.session() as session:
-            count = await session.scalar(
-                select(func.count()).select_from(Master).where(Master.on_shift))
-        MASTERS_ON_SHIFT.set(count or 0)

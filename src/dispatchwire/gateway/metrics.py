@@ -3,13 +3,11 @@
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
-    "ADMISSION_WAITING", "CLOSED", "CONNECTIONS", "DELIVERY_LATENCY", "FRAMES_IN", "FRAMES_OUT",
+    "CLOSED", "CONNECTIONS", "DELIVERY_LATENCY", "FRAMES_IN", "FRAMES_OUT",
     "RATE_LIMITED", "RECONNECT_SECONDS", "REPLAYED_EVENTS", "REPLAYS", "SUBSCRIPTIONS",
 ]
 
 CONNECTIONS = Gauge("dispatchwire_ws_connections", "Authenticated WebSocket connections")
-ADMISSION_WAITING = Gauge("dispatchwire_connections_waiting",
-                          "New connections whose first request waits its turn to be read")
 SUBSCRIPTIONS = Gauge("dispatchwire_ws_subscriptions",
                       "Sockets subscribed to assignments (masters)")
 FRAMES_IN = Counter("dispatchwire_ws_frames_in", "Frames received, by message type", ["type"])

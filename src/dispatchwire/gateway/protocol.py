@@ -9,15 +9,17 @@ from typing import Any
 
 import orjson
 
+from dispatchwire.events.types import EventType
+
 __all__ = [
-    "OFFER_TYPES", "Auth", "ClientMessage", "Close", "Ping", "ProtocolError", "Subscribe",
+    "OFFER_TYPES", "Ack", "Auth", "ClientMessage", "Close", "Ping", "ProtocolError", "Subscribe",
     "TokenBucket", "Unsubscribe", "encode", "error_frame", "parse",
 ]
 
 MAX_TOKEN_LENGTH = 8192
 MAX_EVENT_ID = 2**63 - 1
 # Events that are offers to a master: pushed live only to sockets that want offers.
-OFFER_TYPES = frozenset({"new_assignment", "assignment_expired"})
+OFFER_TYPES = frozenset({EventType.NEW_ASSIGNMENT, EventType.ASSIGNMENT_EXPIRED})
 
 
 class Close:
@@ -46,6 +48,14 @@ class ProtocolError(Exception):
 class Auth:
     token: str | None
     last_event_id: int | None = None
+    acks: bool = False  # the client promises to `ack` what it handles
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """"I have handled every event of mine up to and including this id"."""
+
+    event_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +73,7 @@ class Ping:
     pass
 
 
-ClientMessage = Auth | Subscribe | Unsubscribe | Ping
+ClientMessage = Auth | Subscribe | Unsubscribe | Ping | Ack
 _BARE: dict[str, ClientMessage] = {
     "subscribe_assignments": Subscribe(), "unsubscribe_assignments": Unsubscribe(),
     "ping": Ping(),
@@ -83,10 +93,12 @@ def parse(text: str | bytes) -> ClientMessage:
         raise ProtocolError("invalid_message", "`type` is missing or not a string")
     if kind == "auth":
         return _auth(data)
+    if kind == "ack":
+        return Ack(_event_id(data.get("eventId"), "eventId", least=1))
     if (message := _BARE.get(kind)) is not None:
         return message
     raise ProtocolError("unknown_type", f"unknown message type {kind[:64]!r}; expected one of "
-                        "auth, subscribe_assignments, unsubscribe_assignments, ping")
+                        "auth, subscribe_assignments, unsubscribe_assignments, ping, ack")
 
 
 def _auth(data: dict[str, Any]) -> Auth:
@@ -94,10 +106,19 @@ def _auth(data: dict[str, Any]) -> Auth:
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         token = None  # answered with auth_error, as the seed does
     last = data.get("lastEventId")
-    if last is not None and (isinstance(last, bool) or not isinstance(last, int)
-                             or not 0 <= last <= MAX_EVENT_ID):
-        raise ProtocolError("invalid_message", "`lastEventId` must be an integer of 0 or more")
-    return Auth(token, last)
+    if last is not None:
+        last = _event_id(last, "lastEventId", least=0)
+    acks = data.get("acks", False)
+    if not isinstance(acks, bool):
+        raise ProtocolError("invalid_message", "`acks` must be true or false")
+    return Auth(token, last, acks)
+
+
+def _event_id(value: Any, name: str, *, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or \
+            not least <= value <= MAX_EVENT_ID:
+        raise ProtocolError("invalid_message", f"`{name}` must be an integer of {least} or more")
+    return value
 
 
 def encode(message: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""The WebSocket under `/ws`, right on the transport, and how uvicorn serves it all.
+"""The WebSocket gateway's socket, right on the transport under uvicorn.
 
 uvicorn parses each HTTP request and hands an upgrade to its `ws` protocol class. Its own
 classes then run the ASGI application in a task per socket, with a queue of received messages
@@ -17,26 +17,24 @@ pings without reading the pongs is dropped; invalid UTF-8 in a text frame closes
 """
 
 import asyncio
-import functools
 import logging
 import os
-from collections.abc import Callable
 from typing import Any, cast
 
 import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from dispatchwire.gateway.admission import Admission, AdmittedHttpProtocol
 from dispatchwire.gateway.connection import Connection
 from dispatchwire.gateway.timers import later
-from dispatchwire.gateway.ws import PATH, Session
-from dispatchwire.settings import Settings
+from dispatchwire.gateway.ws import Session
 
-__all__ = ["MAX_MESSAGE_BYTES", "GatewayProtocol", "uvicorn_config"]
+__all__ = ["MAX_MESSAGE_BYTES", "GatewayProtocol", "mount_gateway"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +50,21 @@ _frames_log.setLevel(logging.WARNING)
 # extension of its own), so one serves all rather than one per socket.
 _DEFLATE = [ServerPerMessageDeflateFactory(
     server_max_window_bits=12, client_max_window_bits=12, compress_settings={"memLevel": 5})]
+
+
+def mount_gateway(app: FastAPI, *, path: str) -> None:
+    """Serve the WebSocket gateway at `path`.
+
+    uvicorn hands every upgrade request to `GatewayProtocol` (`http.server.uvicorn_config`),
+    which takes those for `path`; a plain HTTP request there is told to upgrade (426)."""
+    app.state.gateway_path = path
+
+    async def upgrade_required() -> JSONResponse:
+        return JSONResponse({"detail": f"{path} is a WebSocket: send an upgrade request "
+                                       "(docs/websocket-api.md)"},
+                            status_code=426, headers={"Upgrade": "websocket"})
+
+    app.add_api_route(path, upgrade_required, methods=["GET"], include_in_schema=False)
 
 
 class GatewayProtocol(asyncio.Protocol):
@@ -131,6 +144,21 @@ class GatewayProtocol(asyncio.Protocol):
             self.ws.send_text(text.encode())
             self._flush()
 
+    def ping(self, payload: bytes) -> None:
+        if self.ws.state is State.OPEN:
+            self.ws.send_ping(payload)
+            self._flush()
+
+    def drop(self, reason: str) -> None:
+        """The peer is gone: fail the connection (1011) and abort; what it never read is lost
+        to it, and a reconnect resumes from its last event."""
+        log.info("dropping a connection: %s", reason)
+        if self.ws.state is State.OPEN:
+            self.ws.fail(1011, reason[:120])
+            self._flush()
+        if self.transport is not None:
+            self.transport.abort()
+
     def close(self, code: int, reason: str) -> None:
         """Write a close frame now and let the client answer it, for a short while."""
         if self.ws.state is not State.OPEN or self.transport is None:
@@ -154,7 +182,8 @@ class GatewayProtocol(asyncio.Protocol):
         state = getattr(self._app, "state", None)
         ctx, hub = getattr(state, "ctx", None), getattr(state, "hub", None)
         response = self.ws.accept(request)
-        if response.status_code == 101 and request.path.partition("?")[0] != PATH:
+        if response.status_code == 101 and \
+                request.path.partition("?")[0] != getattr(state, "gateway_path", None):
             response = self.ws.reject(404, "Not Found\n")
         elif response.status_code == 101 and (ctx is None or hub is None):
             response = self.ws.reject(503, "Starting up: try again shortly\n")
@@ -185,10 +214,13 @@ class GatewayProtocol(asyncio.Protocol):
                 log.info("dropping a connection that pings but reads none of its pongs")
                 self.ws.data_to_send()
                 self.transport.abort()
-        elif (opcode is Opcode.PONG and self._ping_payload is not None
-              and bytes(frame.data) == self._ping_payload):
-            self._ping_payload = None
-            self._schedule_ping()
+        elif opcode is Opcode.PONG:
+            payload = bytes(frame.data)
+            if self._ping_payload is not None and payload == self._ping_payload:
+                self._ping_payload = None
+                self._schedule_ping()
+            elif self.session is not None:
+                self.session.ponged(payload)
 
     def _message(self, data: bytes) -> None:
         self._fragments = []
@@ -228,11 +260,7 @@ class GatewayProtocol(asyncio.Protocol):
     def _keepalive_timeout(self) -> None:
         """No pong in time: the peer is gone; drop what it never read."""
         self._timer = None
-        if self.ws.state is State.OPEN:
-            self.ws.fail(1011, "keepalive ping timeout")
-            self._flush()
-        if self.transport is not None:
-            self.transport.abort()
+        self.drop("keepalive ping timeout")
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -261,28 +289,3 @@ def _peer(request: Request, transport: asyncio.Transport) -> str:
     address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unknown"
     forwarded = request.headers.get("X-Forwarded-For")
     return f"{address} (forwarded for {forwarded[:100]!r})" if forwarded else address
-
-
-def _gateway_protocol(app: Any) -> Callable[..., GatewayProtocol]:
-    def make(*args: Any, **kwargs: Any) -> GatewayProtocol:
-        return GatewayProtocol(*args, app=app, **kwargs)
-
-    return make
-
-
-def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Config:
-    """The one uvicorn configuration, for `dispatchwire serve` and the tests alike."""
-    options: dict[str, Any] = {
-        "host": settings.host, "port": settings.port, "log_level": settings.log_level.lower(),
-        "access_log": settings.access_log,
-        "proxy_headers": True,
-        "log_config": None,  # one format for all: uvicorn logs through the root logger
-        "http": functools.partial(AdmittedHttpProtocol, admission=Admission()),
-        "ws": _gateway_protocol(app), "ws_max_size": MAX_MESSAGE_BYTES,
-        "ws_ping_interval": settings.ws_ping_interval_s,
-        "ws_ping_timeout": settings.ws_ping_timeout_s,
-        "ws_per_message_deflate": settings.ws_compression,
-        **overrides,
-    }
-    return uvicorn.Config(app, **options)
-

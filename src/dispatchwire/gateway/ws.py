@@ -10,15 +10,21 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Protocol
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
 from dispatchwire.auth.service import authenticate
+from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
-from dispatchwire.errors import Unauthorized
+from dispatchwire.dispatch.models import DeliveredVia
+from dispatchwire.dispatch.receipts import deliver_up_to
+from dispatchwire.errors import Forbidden, Unauthorized
+from dispatchwire.events.stream import last_event_id
 from dispatchwire.gateway.connection import Connection
 from dispatchwire.gateway.hub import Hub
 from dispatchwire.gateway.metrics import FRAMES_IN, RATE_LIMITED, REPLAYS
 from dispatchwire.gateway.protocol import (
+    Ack,
     Auth,
     ClientMessage,
     Close,
@@ -32,14 +38,14 @@ from dispatchwire.gateway.protocol import (
     parse,
 )
 from dispatchwire.gateway.timers import later
+from dispatchwire.masters.service import come_back, may_subscribe
 
-__all__ = ["PATH", "Reader", "Session"]
+__all__ = ["Reader", "Session"]
 
 log = logging.getLogger(__name__)
-PATH = "/ws"
 
 _TYPE_NAMES = {Auth: "auth", Subscribe: "subscribe_assignments",
-               Unsubscribe: "unsubscribe_assignments", Ping: "ping"}
+               Unsubscribe: "unsubscribe_assignments", Ping: "ping", Ack: "ack"}
 
 
 class Reader(Protocol):
@@ -84,31 +90,52 @@ class Session:
                  self.conn.user_id, code, time.monotonic() - self.conn.opened_at)
 
     def _receive(self, text: str | None) -> None:
-        if self.conn.closing or not self._within_rate():
+        if self.conn.closing:
             return
-        if text is None:
-            self._error("invalid_message", "send text frames holding JSON")
-            return
+        message: ClientMessage | ProtocolError | None
         try:
-            message = parse(text)
+            message = parse(text) if text is not None else None
         except ProtocolError as exc:
-            FRAMES_IN.labels("invalid").inc()
-            self._error(exc.code, exc.message)
+            message = exc
+        # An ack of what this socket was sent costs nothing: clients ack every event, and a
+        # replay's acks come in bursts.
+        free = isinstance(message, Ack) and self.conn.actor is not None and \
+            message.event_id <= self.conn.cursor
+        if not free and not self._within_rate():
             return
-        FRAMES_IN.labels(_TYPE_NAMES[type(message)]).inc()
+        if message is None:
+            self._error("invalid_message", "send text frames holding JSON")
+        elif isinstance(message, ProtocolError):
+            FRAMES_IN.labels("invalid").inc()
+            self._error(message.code, message.message)
+        else:
+            FRAMES_IN.labels(_TYPE_NAMES[type(message)]).inc()
+            self._dispatch(message)
+
+    def _dispatch(self, message: ClientMessage) -> None:
         if isinstance(message, Auth):
             self._stop_auth_deadline()  # the deadline is for sending auth, not for its answer
-            self._busy = True
-            self.reader.hold_reading(True)
-            self.conn.spawn(self._auth_then_go_on(message))
+            self._then_go_on(self._auth(message))
         elif self.conn.actor is None:
             self._error("not_authenticated", "send auth with your token first")
+        elif isinstance(message, Ack) and message.event_id > self.conn.cursor:
+            self._then_go_on(self._ack_beyond_cursor(message.event_id))
         else:
             self._answer(message)
 
-    async def _auth_then_go_on(self, message: Auth) -> None:
+    def ponged(self, payload: bytes) -> None:
+        """A pong that is not the keepalive's: it may prove offers arrived."""
+        self.hub.receipts.ponged(self.conn, payload)
+
+    def _then_go_on(self, answer: Coroutine[Any, Any, None]) -> None:
+        """Work out an answer that reads the database; frames read meanwhile wait for it."""
+        self._busy = True
+        self.reader.hold_reading(True)
+        self.conn.spawn(self._answer_then_go_on(answer))
+
+    async def _answer_then_go_on(self, answer: Coroutine[Any, Any, None]) -> None:
         try:
-            await self._auth(message)
+            await answer
         except Exception:
             self._failed()
         self._busy = False
@@ -141,13 +168,17 @@ class Session:
             self.ctx.presence.ping(socket_id=self.conn.socket_id)
             self._reply("pong")
         elif isinstance(message, Subscribe):
-            if actor.role != "master" or actor.master_id is None:
-                self._error("forbidden", "only masters can subscribe to assignments")
+            try:
+                master_id = may_subscribe(actor)
+            except Forbidden as exc:
+                self._error("forbidden", exc.message)
                 return
-            self.hub.subscribe(self.conn)
+            self.hub.subscribe(self.conn, master_id=master_id)
             self._reply("subscribed_assignments")
             log.info("master #%s subscribed to assignments (socket %s)", actor.master_id,
                      self.conn.socket_id)
+        elif isinstance(message, Ack):
+            self.hub.receipts.acked(self.conn, message.event_id)
         elif isinstance(message, Unsubscribe):
             self.hub.unsubscribe(self.conn)
             self._reply("unsubscribed_assignments")
@@ -159,8 +190,8 @@ class Session:
             self._refuse("token is missing")
             return
         try:
-            async with self.hub.read_turn():
-                actor = await authenticate(self.ctx, token=message.token)
+            async with self.hub.read_turn():  # fresh: is the master marked unreachable?
+                actor = await authenticate(self.ctx, token=message.token, fresh=True)
             # Read after the user lookup: a token may run out while the database answers.
             expires_at = self.ctx.tokens.expires_at(message.token)
         except Unauthorized as exc:
@@ -181,12 +212,33 @@ class Session:
         log.info("socket %s authenticated: user #%s (%s)", self.conn.socket_id, actor.user_id,
                  actor.role)
         self.hub.attach(self.conn)
+        self.conn.acks = message.acks
         if message.last_event_id is None:
             await self.hub.start_from_now(self.conn)
         else:
             REPLAYS.inc()
-            self.conn.wants_offers = True  # a resuming client asked for its whole stream
             await self.hub.resume(self.conn, after=message.last_event_id)
+            if message.acks and actor.master_id is not None:  # it handled all up to there
+                await deliver_up_to(self.ctx, master_id=actor.master_id,
+                                    event_id=message.last_event_id, via=DeliveredVia.SOCKET,
+                                    at=utcnow())
+        await come_back(self.ctx, actor=actor)  # once live: what waits for him comes here
+
+    async def _ack_beyond_cursor(self, event_id: int) -> None:
+        """An ack of events this socket has not been sent: fine if they exist (another socket
+        of the user got them), `invalid_message` if not."""
+        actor = self.conn.actor
+        assert actor is not None
+        async with self.hub.read_turn(), self.ctx.db.read() as sql:
+            newest = await last_event_id(sql, user_id=actor.user_id)
+        if event_id > newest:
+            self._error("invalid_message", f"`eventId` {event_id} is above your newest event "
+                        f"({newest})")
+            return
+        self.hub.receipts.acked(self.conn, event_id)
+        if actor.master_id is not None:
+            await deliver_up_to(self.ctx, master_id=actor.master_id, event_id=event_id,
+                                via=DeliveredVia.SOCKET, at=utcnow())
 
     def _watch_expiry(self, expires_at: float) -> None:
         if self.conn.expiry is not None:

@@ -1,3 +1,5 @@
+"""The masters table: a technician's profile, one per user with the `master` role."""
+
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer
@@ -5,9 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dispatchwire.auth.models import User
 from dispatchwire.clock import utcnow
-from dispatchwire.db import Base, UTCDateTime
-
-APPLIANCE_TYPES_EXAMPLE = ("washing_machine", "refrigerator", "dishwasher", "oven")
+from dispatchwire.store import Base, UTCDateTime
 
 
 class Master(Base):
@@ -26,12 +26,11 @@ class Master(Base):
     lon: Mapped[float | None] = mapped_column(Float)
     # Since when the master has had no job; dispatch prefers the one idle longest.
     idle_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Since when an offer to this master ended undelivered: none until he is next seen.
+    unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     # "unnested": under an order's outer join to its master this renders as a chain of LEFT
     # JOINs; a nested `LEFT JOIN (masters JOIN users)` makes SQLite materialize the join of
     # every master, on each read of an order.
     user: Mapped[User] = relationship(lazy="joined", innerjoin="unnested")  # type: ignore[arg-type]
-
-    def takes(self, appliance_type: str) -> bool:
-        return not self.specializations or appliance_type in self.specializations

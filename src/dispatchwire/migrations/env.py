@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection that `dispatchwire.migrate` hands over."""
+"""Alembic environment: runs on the connection that `dispatchwire.store.migrate` hands over."""
 
 from alembic import context
 

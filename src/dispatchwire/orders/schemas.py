@@ -1,3 +1,5 @@
+"""The shapes of an order on the wire."""
+
 from typing import Literal
 
 from pydantic import Field
@@ -5,6 +7,8 @@ from pydantic import Field
 from dispatchwire.auth.schemas import ApplianceType
 from dispatchwire.schemas import CamelModel, Text, Timestamp
 
+# `models.OrderStatus` as a request may name it (strict validation takes only enum members from
+# Python objects, and the fast lane validates Python objects); a test holds the two equal.
 OrderStatus = Literal["new", "assigned", "in_progress", "completed", "cancelled"]
 
 

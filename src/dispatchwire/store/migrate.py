@@ -1,4 +1,5 @@
-"""Apply the Alembic migrations shipped in the package, once, even with many processes."""
+"""Apply the Alembic migrations shipped in the package (`dispatchwire/migrations/`), once,
+even with many processes."""
 
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["alembic_config", "upgrade"]
 
-MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATIONS = Path(__file__).parent.parent / "migrations"
 # Any fixed number: processes starting together on one PostgreSQL take turns migrating.
 ADVISORY_LOCK_KEY = 0x64697370
 

@@ -1,4 +1,5 @@
-"""Who gets an offer first: pure ranking, no I/O."""
+"""Who of the eligible masters gets an offer first: pure ranking, no I/O (eligibility is
+`eligibility.py`)."""
 
 import math
 from collections.abc import Iterable

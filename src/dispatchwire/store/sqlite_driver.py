@@ -5,7 +5,7 @@ wake-up of the loop each way), which costs far more than SQLite itself: about 25
 statement against 5 µs. A local SQLite file answers in microseconds, so, like better-sqlite3 in
 Node, this driver calls the standard `sqlite3` module directly. The async engine runs it in
 SQLAlchemy's greenlets as usual; no statement ever suspends, so a transaction's statements run
-without yielding to the loop (its COMMIT comes with its batch: see `db._Batch`). Another
+without yielding to the loop (its COMMIT comes with its batch: see `store.batch`). Another
 process holding the write lock makes a statement wait (up to the busy timeout) with the loop
 blocked: SQLite is the one-process deployment.
 """
@@ -58,7 +58,7 @@ class SQLiteDialect_inloop(SQLiteDialect_pysqlite):
         super().do_executemany(cursor, statement, parameters, context)
 
     # On a connection whose transactions the application runs itself (`managed`, see
-    # `db.Database`), SQLAlchemy's commit and rollback only end its own bookkeeping.
+    # `store.batch`), SQLAlchemy's commit and rollback only end its own bookkeeping.
     def do_commit(self, dbapi_connection: Any) -> None:
         if not getattr(dbapi_connection, "managed", False):
             super().do_commit(dbapi_connection)

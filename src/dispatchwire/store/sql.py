@@ -13,7 +13,7 @@ and `for_update` hide that.
 
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["PostgresSql", "Row", "Sql", "SqliteSql"]
+__all__ = ["PostgresSql", "Row", "Sql", "SqliteSql", "bind_list", "int_list"]
 
 Row = tuple[Any, ...]
 Params = Mapping[str, Any]
@@ -125,6 +125,18 @@ class PostgresSql(Sql):
 
     def read_time(self, value: Any) -> datetime:
         return value.astimezone(UTC)
+
+
+def bind_list(name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """`:name0, :name1, ...` and their values: the same SQL text for the same count, which
+    SQLite then prepares once (usually one id) instead of on every call."""
+    names = [f"{name}{i}" for i in range(len(values))]
+    return ", ".join(":" + n for n in names), dict(zip(names, values, strict=True))
+
+
+def int_list(values: Iterable[int]) -> str:
+    """Ids written into SQL: always integers, never text from outside."""
+    return ", ".join(str(int(value)) for value in values)
 
 
 @lru_cache(maxsize=256)

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from prometheus_client import REGISTRY
 
-from dispatchwire.gateway.admission import Admission, OneWrite
+from dispatchwire.http.admission import Admission, OneWrite
 from tests.gateway.support import Live
 
 

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from dispatchwire.app import MAX_BODY_BYTES, create_app
-from dispatchwire.orders.fastlane import OrderFastLane
+from dispatchwire.http.fastlane import FastLane, lane_routes
+from dispatchwire.orders import views as orders
 from tests.conftest import Api, Person
 
 VOLATILE = {"id", "createdAt", "updatedAt"}
@@ -25,7 +26,7 @@ ORDER = {"applianceType": "washing_machine", "problem": "does not spin", "addres
 async def plain(api: Api) -> AsyncIterator[httpx.AsyncClient]:
     """A client on the same app and database, without the fast lane."""
     app = create_app(api.ctx.settings)
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not OrderFastLane]
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not FastLane]
     app.state.ctx = api.ctx
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://test") as client:
@@ -133,7 +134,8 @@ async def test_oversized_bodies_are_refused_with_413_on_every_route(
 async def through_the_lane_alone(api: Api, client: Person, path: str,
                                  *messages: dict[str, Any]) -> list[dict[str, Any]]:
     """What the fast lane sends for a request, with nothing behind it to pass it on to."""
-    lane = OrderFastLane(app=_never_called)
+    lane = FastLane(_never_called, routes=lane_routes(orders.router, orders.create_order,
+                                                         orders.change_status))
     sent: list[dict[str, Any]] = []
     incoming = iter(messages)
 
@@ -176,3 +178,8 @@ async def test_a_client_gone_before_its_body_is_left_unanswered(api: Api) -> Non
 
 async def _never_called(scope: Any, receive: Any, send: Any) -> None:
     raise AssertionError("the fast lane passed on a request it had taken")
+
+
+def test_a_route_that_takes_more_than_the_lane_passes_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="/api/orders"):
+        FastLane(_never_called, routes=lane_routes(orders.router, orders.list_orders))

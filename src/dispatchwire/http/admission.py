@@ -20,9 +20,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from prometheus_client import Gauge
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-from dispatchwire.gateway.metrics import ADMISSION_WAITING
 
 __all__ = ["ADMITTED_PER_PASS", "Admission", "AdmittedHttpProtocol", "OneWrite"]
 
@@ -30,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # A handshake costs ~0.2 ms of CPU: about 5 ms of them per pass.
 ADMITTED_PER_PASS = 24
+ADMISSION_WAITING = Gauge("dispatchwire_connections_waiting",
+                          "New connections whose first request waits its turn to be read")
 
 
 class Admission:

@@ -1,0 +1,77 @@
+"""Delivery receipts: when and how an offer was proven to have reached its master.
+
+An offer counts as delivered at the first of: an `ack` covering its event, a poll returning it,
+its master's answer, or (for a socket that does not ack) the pong to the ping sent right after
+its frame. The first is kept, once, with a conditional update: racing receipts from several
+sockets, polls and answers on any process record one. A delivered offer needs no push and
+never ends undelivered: its two timers are cleared with it.
+"""
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from dispatchwire.context import Context
+from dispatchwire.dispatch.models import DeliveredVia, OfferStatus
+from dispatchwire.metrics import OFFER_DELIVERY
+from dispatchwire.push.jobs import cancel_offer_pushes
+from dispatchwire.store import UnitOfWork, retry_transient
+from dispatchwire.store.sql import Row, int_list
+
+__all__ = ["DELIVERED", "deliver_up_to", "delivered", "record_deliveries"]
+
+log = logging.getLogger(__name__)
+
+# The columns a delivery sets (a SET clause's items; `:at` and `:via` are its parameters).
+DELIVERED = ("delivered_at = :at, delivered_via = :via, push_due_at = NULL,"
+             " undelivered_by = NULL")
+_RETURNING = " RETURNING id, created_at, pushed_at IS NOT NULL"
+
+
+@retry_transient
+async def record_deliveries(ctx: Context, *, assignment_ids: Sequence[int], via: DeliveredVia,
+                            at: datetime) -> list[int]:
+    """Record these pending offers delivered (those not yet); the ids newly recorded."""
+    if not assignment_ids:
+        return []
+    async with ctx.db.transaction() as uow:
+        return await _record(uow, f"id IN ({int_list(assignment_ids)})", {}, via, at)
+
+
+@retry_transient
+async def deliver_up_to(ctx: Context, *, master_id: int, event_id: int, via: DeliveredVia,
+                        at: datetime) -> list[int]:
+    """Record delivered the master's pending offers whose events are at or below `event_id`:
+    a client that acks has handled everything up to there, on whichever socket it got it."""
+    async with ctx.db.transaction() as uow:
+        return await _record(uow, "master_id = :master_id AND event_id <= :event_id",
+                             {"master_id": master_id, "event_id": event_id}, via, at)
+
+
+async def _record(uow: UnitOfWork, which: str, params: dict[str, object], via: DeliveredVia,
+                  at: datetime) -> list[int]:
+    sql = uow.sql
+    rows = await sql.rows(
+        f"UPDATE assignments SET {DELIVERED} WHERE {which}"
+        f" AND status = '{OfferStatus.PENDING}' AND delivered_at IS NULL{_RETURNING}",
+        {**params, "at": sql.time(at), "via": via})
+    await delivered(uow, rows, via=via, at=at)
+    return [row[0] for row in rows]
+
+
+async def delivered(uow: UnitOfWork, rows: Sequence[Row], *, via: DeliveredVia,
+                    at: datetime) -> None:
+    """What follows offers newly recorded delivered (rows of `id, created_at, pushed`): their
+    pushes stop, and the delivery time is measured."""
+    if not rows:
+        return
+    sql = uow.sql
+    await cancel_offer_pushes(sql, [row[0] for row in rows if row[2]])
+    seconds = [max(0.0, (at - sql.read_time(row[1])).total_seconds()) for row in rows]
+
+    def observe() -> None:
+        for value in seconds:
+            OFFER_DELIVERY.labels(via).observe(value)
+        log.debug("offers %s delivered via %s", [row[0] for row in rows], via)
+
+    uow.after_commit(observe)

@@ -1,0 +1,34 @@
+"""A user's stored events, read back: for a resume, a gap, or where a new socket starts."""
+
+from collections.abc import Sequence
+
+from dispatchwire.events.types import StoredEvent
+from dispatchwire.store import Sql
+
+__all__ = ["last_event_id", "list_events", "newest_event_ids"]
+
+
+async def list_events(sql: Sql, *, user_id: int, after: int = 0, limit: int = 1000
+                      ) -> list[StoredEvent]:
+    """The user's stored events with an id above `after`, oldest first."""
+    rows = await sql.rows(
+        "SELECT event_id, type, payload, created_at FROM events"
+        f" WHERE user_id = :user_id AND event_id > :after ORDER BY event_id LIMIT {int(limit)}",
+        {"user_id": user_id, "after": after})
+    return [StoredEvent(user_id, event_id, type_, sql.read_json(payload), sql.read_time(created))
+            for event_id, type_, payload, created in rows]
+
+
+async def last_event_id(sql: Sql, *, user_id: int) -> int:
+    """The id of the user's newest stored event (0 before the first)."""
+    return await sql.scalar("SELECT last_event_id FROM users WHERE id = :user_id",
+                            {"user_id": user_id}) or 0
+
+
+async def newest_event_ids(sql: Sql, *, user_ids: Sequence[int]) -> dict[int, int]:
+    """Each user's newest event id (0 before the first), for many users at once."""
+    if not user_ids:
+        return {}
+    ids = ", ".join(str(int(user_id)) for user_id in user_ids)
+    rows = await sql.rows(f"SELECT id, last_event_id FROM users WHERE id IN ({ids})")
+    return {user_id: last or 0 for user_id, last in rows}

@@ -1,0 +1,46 @@
+"""What an event is, before and after it is stored."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["EventType", "PendingEvent", "StoredEvent"]
+
+
+class EventType(StrEnum):
+    """The stored events a user's socket receives (docs/websocket-api.md)."""
+
+    NEW_ASSIGNMENT = "new_assignment"
+    ASSIGNMENT_EXPIRED = "assignment_expired"
+    ORDER_STATUS_UPDATE = "order_status_update"
+
+
+@dataclass(slots=True)
+class PendingEvent:
+    """An event for one user, emitted during a transaction; `event_id` is set when it is
+    numbered, just before the commit."""
+
+    user_id: int
+    type: str
+    payload: dict[str, Any]
+    event_id: int | None = None
+
+    def to_message(self) -> dict[str, Any]:
+        """The wire message, once numbered."""
+        return {"type": self.type, "eventId": self.event_id, **self.payload}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as stored: `event_id` increases per user, without gaps."""
+
+    user_id: int
+    event_id: int
+    type: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+    def to_message(self) -> dict[str, Any]:
+        """The wire message: `{"type": ..., "eventId": ..., **payload}`."""
+        return {"type": self.type, "eventId": self.event_id, **self.payload}

@@ -1,0 +1,112 @@
+"""Which offers each socket was sent, and the proof that they arrived.
+
+A client that acks (it said `"acks": true`, or has sent an `ack`) proves receipt with `ack`:
+every offer whose event it covers is delivered `via: socket`. Any other client (every seed
+client) is sent a WebSocket ping right after each offer's frame; client libraries answer pings
+by themselves, and a pong comes only after everything written before its ping was read, so the
+pong proves the offer arrived (`via: pong`). A frame written into a link that died silently
+proves nothing: its ping goes unanswered, and after `ws_ping_timeout_s` the socket is dropped
+as dead, so that no further offer is written into it (the offer itself goes on to push and to
+the undelivered timeout).
+
+Receipts are recorded in the database in the background, those of one pass of the loop in one
+transaction.
+"""
+
+import asyncio
+import logging
+import time
+from collections import deque
+from datetime import datetime
+
+from dispatchwire.clock import utcnow
+from dispatchwire.context import Context
+from dispatchwire.dispatch.models import DeliveredVia
+from dispatchwire.dispatch.offers import offer_in
+from dispatchwire.dispatch.receipts import record_deliveries
+from dispatchwire.events.types import StoredEvent
+from dispatchwire.gateway.connection import Connection
+from dispatchwire.gateway.timers import later
+
+__all__ = ["Receipts"]
+
+log = logging.getLogger(__name__)
+
+
+class Receipts:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._due: dict[DeliveredVia, list[int]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def sent(self, conn: Connection, stored: StoredEvent) -> None:
+        """A frame of `stored` was handed to the socket: if it makes an offer, await its proof."""
+        offer_id = offer_in(stored)
+        if offer_id is None or conn.closing:
+            return
+        if conn.acks:
+            if conn.unacked is None:
+                conn.unacked = deque()
+            conn.unacked.append((stored.event_id, offer_id))
+            return
+        if conn.unponged is None:
+            conn.unponged = deque()
+        conn.unponged.append((conn.ping_after_sending(), offer_id, time.monotonic()))
+        if conn.pong_deadline is None:
+            self._watch_pongs(conn)
+
+    def acked(self, conn: Connection, event_id: int) -> None:
+        """The client handled every event up to `event_id`."""
+        conn.acks = True
+        proven = []
+        while conn.unacked and conn.unacked[0][0] <= event_id:
+            proven.append(conn.unacked.popleft()[1])
+        self._record(proven, DeliveredVia.SOCKET)
+
+    def ponged(self, conn: Connection, payload: bytes) -> None:
+        """A pong: every offer pinged up to this ping has arrived (a client may answer only the
+        latest of several pings)."""
+        if not conn.unponged or all(entry[0] != payload for entry in conn.unponged):
+            return
+        proven = []
+        while conn.unponged:
+            ping, offer_id, _ = conn.unponged.popleft()
+            proven.append(offer_id)
+            if ping == payload:
+                break
+        self._record(proven, DeliveredVia.PONG)
+
+    def _watch_pongs(self, conn: Connection) -> None:
+        """Drop the socket if its oldest offer ping goes unanswered for the ping timeout."""
+        conn.pong_deadline = None
+        if not conn.unponged or conn.closing:
+            return
+        timeout = self._ctx.settings.ws_ping_timeout_s
+        waited = time.monotonic() - conn.unponged[0][2]
+        if waited < timeout:
+            conn.pong_deadline = later(timeout - waited, self._watch_pongs, conn)
+            return
+        log.info("socket %s of user %s: no pong to an offer's ping in %.0f s", conn.socket_id,
+                 conn.user_id, timeout)
+        conn.transport.drop("no pong to the ping after an offer")
+
+    def _record(self, offer_ids: list[int], via: DeliveredVia) -> None:
+        if not offer_ids:
+            return
+        if not self._due:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._due.setdefault(via, []).extend(offer_ids)
+
+    def _flush(self) -> None:
+        due, self._due = self._due, {}
+        at = utcnow()
+        for via, offer_ids in due.items():
+            task = asyncio.create_task(self._store(offer_ids, via, at))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _store(self, offer_ids: list[int], via: DeliveredVia, at: datetime) -> None:
+        try:
+            await record_deliveries(self._ctx, assignment_ids=offer_ids, via=via, at=at)
+        except Exception:  # the offer goes on to push and the undelivered timeout instead
+            log.exception("recording offers %s delivered via %s failed", offer_ids, via)

@@ -1,0 +1,5 @@
+"""HTTP plumbing tests share the gateway's real-server fixtures."""
+
+from tests.gateway.conftest import live
+
+__all__ = ["live"]

@@ -198,6 +198,8 @@ class RedirectTarget:
 # --- FCM --------------------------------------------------------------------------------
 
 PROJECT = "dispatchwire-test"
+# google-auth names Google's token endpoint as the assertion's audience whatever the token_uri.
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 CLIENT_EMAIL = "push@dispatchwire-test.iam.gserviceaccount.com"
 
 
@@ -256,7 +258,7 @@ class FcmService:
         try:
             assert form["grant_type"] == ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
             claims = jwt.decode(form["assertion"][0], self.public_key, algorithms=["RS256"],
-                                audience=f"{self.url}/token",
+                                audience=GOOGLE_TOKEN_AUDIENCE,
                                 options={"require": ["iss", "aud", "exp", "iat"]})
             assert claims["iss"] == CLIENT_EMAIL, claims["iss"]
             assert "https://www.googleapis.com/auth/firebase.messaging" in \

@@ -13,15 +13,18 @@ import itertools
 import json
 import os
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import jwt
 import uvicorn
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -38,12 +41,14 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 @contextlib.asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[int]:
+async def serving(app: Starlette, tls: "Certificate | None" = None) -> AsyncIterator[int]:
     """Serve `app` under uvicorn on 127.0.0.1, on a port the OS picks; yields the port."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(app, log_level="warning", lifespan="off",
-                            timeout_graceful_shutdown=2)
+                            timeout_graceful_shutdown=2,
+                            ssl_certfile=tls and str(tls.cert_path),
+                            ssl_keyfile=tls and str(tls.key_path))
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -56,6 +61,36 @@ async def serving(app: Starlette) -> AsyncIterator[int]:
         server.should_exit = True
         await task
         sock.close()
+
+
+@dataclass
+class Certificate:
+    """A self-signed server certificate for `name`, and a client context that trusts it."""
+
+    cert_path: Path
+    key_path: Path
+
+    @classmethod
+    def make(cls, folder: Path, name: str) -> "Certificate":
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
+        now = datetime.now(UTC)
+        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - timedelta(minutes=1))
+                .not_valid_after(now + timedelta(hours=1))
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        made = cls(folder / f"{name}.crt", folder / f"{name}.key")
+        made.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        made.key_path.write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+        return made
+
+    def client_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.cert_path))
 
 
 # --- Web Push ---------------------------------------------------------------------------
@@ -127,9 +162,10 @@ class WebPushService:
         self.app = Starlette(routes=[Route("/push/{sid}", self._receive, methods=["POST"])])
 
     @contextlib.asynccontextmanager
-    async def running(self, host: str = "localhost") -> AsyncIterator["WebPushService"]:
-        async with serving(self.app) as port:
-            self.url = f"http://{host}:{port}"
+    async def running(self, host: str = "localhost",
+                      tls: Certificate | None = None) -> AsyncIterator["WebPushService"]:
+        async with serving(self.app, tls) as port:
+            self.url = f"{'https' if tls else 'http'}://{host}:{port}"
             yield self
 
     def subscribe(self, answer: Answer | None = None) -> Subscription:

@@ -3,14 +3,18 @@
 import email.utils
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import orjson
 import pytest
 from prometheus_client import REGISTRY
 
+from dispatchwire.errors import ConfigurationError
 from dispatchwire.push import HostPolicy, Outcome, Pusher, VapidKey, WebPushSender
+from dispatchwire.push.transport import guarded_client
 from dispatchwire.push.webpush import MAX_PAYLOAD_BYTES
-from tests.push.support import Answer, RedirectTarget, WebPushService
+from dispatchwire.settings import Settings
+from tests.push.support import Answer, Certificate, RedirectTarget, WebPushService
 
 FRAME = orjson.dumps({"type": "new_assignment", "eventId": 7, "assignment": {
     "id": 3, "orderId": 5, "applianceType": "oven", "problem": "Door stuck — «дверь»",
@@ -195,3 +199,47 @@ async def test_web_push_off_without_a_key() -> None:
     result = await pusher.send(WebPushService(None).subscribe(), FRAME, ttl_s=1,
                                urgency="high", topic=None)
     assert result.outcome is Outcome.ERROR and "Web Push is off" in result.detail
+
+
+async def test_from_the_settings_with_the_kept_key(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'dw.db'}",
+                        push_allowed_hosts="localhost")
+    pusher = Pusher.from_settings(settings)
+    assert pusher.vapid_public_key is not None and pusher.fcm is None
+    async with WebPushService(pusher.vapid_public_key).running() as service:
+        try:
+            result = await pusher.send(service.subscribe(), FRAME, ttl_s=5, urgency="high",
+                                       topic="assignment-3")
+        finally:
+            await pusher.aclose()
+    assert result.ok, service.refused
+    assert service.hits[0].claims["sub"] == settings.vapid_subject
+
+
+def test_a_contact_that_vapid_refuses_stops_the_start(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'dw.db'}",
+                        vapid_subject="mailto:nobody")
+    with pytest.raises(ConfigurationError, match="DISPATCHWIRE_VAPID_SUBJECT"):
+        Pusher.from_settings(settings)
+
+
+async def test_over_tls_the_certificate_is_checked_for_the_endpoints_name(
+        tmp_path: Path, key: VapidKey) -> None:
+    """The socket goes to a checked address, but TLS still verifies the host's name."""
+    for name, expected in (("localhost", Outcome.OK), ("push.example", Outcome.RETRY)):
+        certificate = Certificate.make(tmp_path, name)
+        policy = HostPolicy(("localhost",))
+        client = guarded_client(policy, timeout_s=5, verify=certificate.client_context())
+        pusher = Pusher(policy=policy, webpush=WebPushSender(
+            key=key, subject=SUBJECT, policy=policy, timeout_s=5, client=client))
+        async with WebPushService(key.public_key).running(tls=certificate) as service:
+            try:
+                result = await pusher.send(service.subscribe(), FRAME, ttl_s=60,
+                                           urgency="high", topic=None)
+            finally:
+                await pusher.aclose()  # before the service stops: it waits for open sockets
+        assert result.outcome is expected, (name, result)
+        assert len(service.hits) == (1 if expected is Outcome.OK else 0)
+        if service.hits:
+            assert service.hits[0].plaintext.decode() == FRAME
+            assert service.hits[0].claims["aud"] == service.url  # https://localhost:port

@@ -7,6 +7,7 @@ import http_ece
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from dispatchwire.errors import ConfigurationError
 from dispatchwire.push._http import failure, post
 from dispatchwire.push.allowlist import EndpointRefused, HostPolicy
 from dispatchwire.push.metrics import count_sent
@@ -44,6 +45,12 @@ class WebPushSender:
                  client: httpx.AsyncClient | None = None) -> None:
         self.key = key
         self._subject = subject
+        try:  # a contact py_vapid refuses would otherwise fail every push, one by one
+            key.authorization(audience="https://push.example", subject=subject)
+        except ValueError as exc:
+            raise ConfigurationError(
+                "DISPATCHWIRE_VAPID_SUBJECT must be a mailto: address or an https:// URL, "
+                "e.g. mailto:ops@example.com") from exc
         self._policy = policy
         self._timeout_s = timeout_s
         self._client = client or guarded_client(policy, timeout_s=timeout_s)

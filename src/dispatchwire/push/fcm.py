@@ -118,6 +118,7 @@ class FcmSender:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        self._request.session.close()
 
 
 def _error_code(body: bytes) -> str | None:

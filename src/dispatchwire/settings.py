@@ -1,6 +1,7 @@
 """The one Settings class: every DISPATCHWIRE_* variable, with its default."""
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -14,6 +15,8 @@ __all__ = ["Settings"]
 
 MIN_SECRET_LENGTH = 32
 PLACEHOLDER_SECRETS = {"changethis", "secret", "changeme", "your-secret-key"}
+# A host name or an IP address (IPv6 without brackets) in DISPATCHWIRE_PUSH_ALLOWED_HOSTS.
+_HOST = re.compile(r"[A-Za-z0-9.:-]+")
 
 
 class Settings(BaseSettings):
@@ -61,7 +64,18 @@ class Settings(BaseSettings):
     # dominate its run time.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
+    # Push when the socket is not there (dispatchwire.push). Without a VAPID key on
+    # PostgreSQL Web Push is off; without FCM credentials FCM is off.
+    vapid_private_key: SecretStr | None = None  # PEM, or base64url of the raw 32-byte key
+    vapid_subject: str = "mailto:ops@dispatchwire.invalid"  # who push services may contact
+    fcm_credentials: Path | None = None  # a service-account JSON file
+    fcm_url: str = "https://fcm.googleapis.com"
     push_after_s: float = Field(default=3.0, ge=0)
+    # Web Push endpoints must be on these hosts or their subdomains (the SSRF boundary):
+    # Chrome's, Firefox's, Edge's and Safari's push services.
+    push_allowed_hosts: str = ("fcm.googleapis.com,push.services.mozilla.com,"
+                               "notify.windows.com,push.apple.com")
+    push_timeout_s: float = Field(default=5.0, gt=0)
 
     @field_validator("database_url")
     @classmethod
@@ -81,6 +95,35 @@ class Settings(BaseSettings):
             raise ValueError("an in-memory SQLite database is not supported: give a file, "
                              "e.g. sqlite:///./dispatchwire.db")
         return url.render_as_string(hide_password=False)
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _vapid_subject(cls, value: str) -> str:
+        """RFC 8292: the contact is a `mailto:` or an `https:` URI."""
+        if not value.startswith(("mailto:", "https://")):
+            raise ValueError("expected a mailto: address or an https:// URL")
+        return value
+
+    @field_validator("fcm_url")
+    @classmethod
+    def _fcm_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("expected an http(s):// URL, e.g. https://fcm.googleapis.com")
+        return value.rstrip("/")
+
+    @field_validator("push_allowed_hosts")
+    @classmethod
+    def _push_hosts(cls, value: str) -> str:
+        for host in value.split(","):
+            if host.strip() and not _HOST.fullmatch(host.strip()):
+                raise ValueError("expected comma-separated host names, no scheme or port")
+        return value
+
+    @property
+    def push_hosts(self) -> tuple[str, ...]:
+        """`push_allowed_hosts` as lower-case names, without blanks or trailing dots."""
+        hosts = (host.strip().lower().rstrip(".") for host in self.push_allowed_hosts.split(","))
+        return tuple(host for host in hosts if host)
 
     @property
     def is_sqlite(self) -> bool:

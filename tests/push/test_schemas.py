@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
-from dispatchwire.app import _invalid_request
+from dispatchwire.http.errors import install_error_handlers
 from dispatchwire.push import HostPolicy, Pusher, VapidKey, WebPushSender, check_subscription
 from dispatchwire.push.schemas import (
     FcmSubscriptionIn,
@@ -92,7 +92,7 @@ async def api() -> AsyncIterator[httpx.AsyncClient]:
     pusher = Pusher(policy=policy, webpush=WebPushSender(
         key=VapidKey.generate(), subject="mailto:a@b.c", policy=policy, timeout_s=1))
     app = FastAPI()
-    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    install_error_handlers(app)
 
     @app.post("/subscriptions", status_code=201)
     async def subscribe(body: SubscriptionIn) -> dict[str, str]:

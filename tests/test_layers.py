@@ -1,7 +1,7 @@
 """The package's imports run downward only: no cycles, and no layer reaches above its own.
 
     transports  app, cli, deps, demo, health, */views.py, gateway/, http/, web/
-    services    */service.py, cluster
+    services    */service.py, push/worker.py, cluster
     dispatch    dispatch/offers.py, dispatch/expiry.py, dispatch/receipts.py
     domain      */models.py, */schemas.py, orders/queries.py, orders/notices.py,
                 dispatch/eligibility.py, dispatch/ranking.py, push/jobs.py,
@@ -27,7 +27,7 @@ def layer_of(module: str) -> str:
             module in {"dispatchwire.app", "dispatchwire.cli", "dispatchwire.deps",
                        "dispatchwire.demo", "dispatchwire.health", "dispatchwire.__main__"}:
         return "transports"
-    if leaf == "service" or module == "dispatchwire.cluster":
+    if leaf in ("service", "worker") or module == "dispatchwire.cluster":
         return "services"
     if module in {"dispatchwire.dispatch.offers", "dispatchwire.dispatch.expiry",
                   "dispatchwire.dispatch.receipts"}:

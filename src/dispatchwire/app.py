@@ -37,6 +37,8 @@ from dispatchwire.http.fastlane import FastLane, lane_routes
 from dispatchwire.masters.service import count_on_shift_forever
 from dispatchwire.masters.views import router as masters_router
 from dispatchwire.orders import views as orders
+from dispatchwire.push.views import router as push_router
+from dispatchwire.push.worker import run_push_loop
 from dispatchwire.settings import Settings
 from dispatchwire.web.views import router as web_router
 
@@ -64,7 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             loops = [asyncio.create_task(run_expiry_loop(ctx), name="expiry-loop"),
                      asyncio.create_task(hub.run_upkeep(), name="gateway-upkeep"),
                      asyncio.create_task(share_presence_forever(ctx), name="presence"),
-                     asyncio.create_task(count_on_shift_forever(ctx), name="shift-count")]
+                     asyncio.create_task(count_on_shift_forever(ctx), name="shift-count"),
+                     asyncio.create_task(run_push_loop(ctx), name="push-worker")]
             log.info("dispatchwire %s ready (database %s, broker %s, node %s)", __version__,
                      "sqlite" if ctx.db.is_sqlite else "postgresql",
                      urlsplit(settings.broker_url).scheme,  # URLs may hold passwords
@@ -83,8 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   # looks for its providers on every request (~15 µs).
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     install_error_handlers(app)
-    for router in (auth_router, masters_router, orders.router, dispatch_router, admin_router,
-                   health_router, web_router):
+    for router in (auth_router, masters_router, orders.router, dispatch_router, push_router,
+                   admin_router, health_router, web_router):
         app.include_router(router)
     mount_gateway(app, path=WEBSOCKET_PATH)
     # Placing an order and moving it on are the busiest requests: served by their routes'

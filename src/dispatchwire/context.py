@@ -1,4 +1,5 @@
-"""The running parts one process shares: settings, database, outbox, broker, presence, security."""
+"""The running parts one process shares: settings, database, outbox, broker, pushes, presence,
+security."""
 
 import contextlib
 from collections.abc import AsyncIterator
@@ -9,6 +10,7 @@ from dispatchwire.auth.security import KnownUsers, LoginBrake, Passwords, Tokens
 from dispatchwire.broker import Broker, broker_from_url
 from dispatchwire.events.outbox import Outbox
 from dispatchwire.presence import Presence
+from dispatchwire.push.sender import Pusher
 from dispatchwire.settings import Settings
 from dispatchwire.store import Database
 from dispatchwire.store.migrate import upgrade
@@ -22,6 +24,7 @@ class Context:
     db: Database
     outbox: Outbox
     broker: Broker
+    pusher: Pusher
     passwords: Passwords
     tokens: Tokens
     login_brake: LoginBrake
@@ -36,11 +39,12 @@ async def open_context(settings: Settings) -> AsyncIterator[Context]:
     secret = settings.resolve_jwt_secret()
     db = Database(settings.database_url)
     broker = broker_from_url(settings.broker_url)
+    pusher = Pusher.from_settings(settings)
     try:
         await upgrade(db.write_engine)
         await broker.connect()
         yield Context(
-            settings=settings, db=db, outbox=Outbox(broker.publish), broker=broker,
+            settings=settings, db=db, outbox=Outbox(broker.publish), broker=broker, pusher=pusher,
             passwords=Passwords(time_cost=settings.argon2_time_cost,
                                 memory_kib=settings.argon2_memory_kib),
             tokens=Tokens(secret=secret, ttl_s=settings.jwt_ttl_s),
@@ -48,5 +52,6 @@ async def open_context(settings: Settings) -> AsyncIterator[Context]:
                                    window_s=settings.login_failure_window_s),
         )
     finally:
+        await pusher.aclose()
         await broker.disconnect()
         await db.dispose()

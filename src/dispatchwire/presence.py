@@ -42,6 +42,8 @@ class Presence:
     def __init__(self) -> None:
         self._by_socket: dict[int, Subscription] = {}
         self.connections = 0  # authenticated sockets on this process
+        self._users_here: dict[int, int] = {}  # user id -> its authenticated sockets here
+        self._remote_users: set[int] = set()
         self._remote: list[Subscription] = []  # other processes', from their latest snapshots
         self._remote_connections = 0
         self._remote_live: set[int] = set()
@@ -49,6 +51,23 @@ class Presence:
         self._subscribed_here: dict[int, int] = {}  # master id -> its subscribed sockets here
         self._live: set[int] = set()
         self._live_at = -math.inf  # monotonic time `_live` was last rebuilt
+
+    def connected(self, user_id: int) -> None:
+        """A socket of `user_id` authenticated here."""
+        self.connections += 1
+        self._users_here[user_id] = self._users_here.get(user_id, 0) + 1
+
+    def disconnected(self, user_id: int) -> None:
+        self.connections -= 1
+        if (left := self._users_here[user_id] - 1) > 0:
+            self._users_here[user_id] = left
+        else:
+            del self._users_here[user_id]
+            self.changed.set()
+
+    def has_socket(self, user_id: int) -> bool:
+        """Whether the user has an authenticated socket on any process (as last shared)."""
+        return user_id in self._users_here or user_id in self._remote_users
 
     def subscribe(self, *, socket_id: int, user_id: int, master_id: int) -> None:
         if (old := self._by_socket.pop(socket_id, None)) is not None:
@@ -103,20 +122,24 @@ class Presence:
         """This process's part, for the others."""
         rows = [[s.user_id, s.master_id, s.last_ping.timestamp(), s.subscribed]
                 for s in _latest_per_master(self._by_socket.values())]
-        return orjson.dumps({"connections": self.connections, "subscriptions": rows})
+        return orjson.dumps({"connections": self.connections, "subscriptions": rows,
+                             "users": list(self._users_here)})
 
     def set_remote(self, snapshots: list[bytes]) -> None:
         """Replace what is known of the other processes by their latest snapshots."""
         remote: list[Subscription] = []
         connections = 0
+        users: set[int] = set()
         for raw in snapshots:
             data = orjson.loads(raw)
             connections += int(data["connections"])
+            users.update(int(user_id) for user_id in data.get("users", ()))
             remote += [Subscription(int(user_id), int(master_id),
                                     datetime.fromtimestamp(float(ping), UTC), bool(subscribed))
                        for user_id, master_id, ping, subscribed in data["subscriptions"]]
         now = utcnow()
         self._remote, self._remote_connections = remote, connections
+        self._remote_users = users
         self._remote_live = {s.master_id for s in remote if s.is_active(now)}
         self._live_at = -math.inf  # rebuilt at the next question
 

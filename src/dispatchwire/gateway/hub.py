@@ -73,7 +73,7 @@ class Hub:
         assert conn.user_id is not None
         mine = self._by_user.setdefault(conn.user_id, [])
         mine.append(conn)
-        self._ctx.presence.connections += 1
+        self._ctx.presence.connected(conn.user_id)
         CONNECTIONS.inc()
         if (dropped := self._dropped_at.pop(conn.user_id, None)) is not None:
             RECONNECT_SECONDS.observe(time.monotonic() - dropped)
@@ -86,7 +86,7 @@ class Hub:
         if conn.user_id is None or conn not in (mine := self._by_user.get(conn.user_id, [])):
             return
         mine.remove(conn)
-        self._ctx.presence.connections -= 1
+        self._ctx.presence.disconnected(conn.user_id)
         CONNECTIONS.dec()
         self.unsubscribe(conn)
         if not mine:

@@ -6,6 +6,7 @@ user's push subscriptions, so a user without any costs one statement that insert
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 
@@ -71,7 +72,7 @@ def enqueue_after_numbering(uow: UnitOfWork, event: PendingEvent, *, kind: str, 
     uow.before_commit(push_it)
 
 
-def status_push(event: PendingEvent, *, order_id: int, now: datetime) -> dict[str, object]:
+def status_push(*, order_id: int, now: datetime) -> dict[str, Any]:
     """The arguments of `enqueue_after_numbering` for an `order_status_update`."""
     return {"kind": JobKind.STATUS, "ttl_s": STATUS_TTL_S, "urgency": "normal",
             "topic": f"order-{order_id}", "ends_at": now + timedelta(seconds=STATUS_TTL_S),

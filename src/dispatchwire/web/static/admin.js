@@ -76,8 +76,11 @@ async function refreshAfter(action) {
   }
 }
 
-function contact(person) {
-  return person ? `${person.name}${person.phone ? ` · ${person.phone}` : ""}` : "";
+/** A name, and under it the phone, kept on one line. */
+function contact(person, prefix = "") {
+  if (!person) return [];
+  const phone = person.phone && el("span", { class: "phone muted" }, person.phone);
+  return phone ? [prefix + person.name, phone] : [prefix + person.name];
 }
 
 /** Rows are kept and updated in place, so a master id being typed survives the refreshes. */
@@ -100,14 +103,13 @@ function renderOrders(orders) {
     appliance.textContent = applianceLabel(order.applianceType);
     problem.textContent = order.problem;
     address.textContent = order.address;
-    client.textContent = contact(order.client);
-    master.textContent = order.master
-      ? `${t("common.idNumber", { id: order.masterId })} ${contact(order.master)}` : "";
+    client.replaceChildren(...contact(order.client));
+    master.replaceChildren(...contact(order.master, `${t("common.idNumber", { id: order.masterId })} `));
     if (row.status !== order.status) {
       row.status = order.status;
       row.tr.dataset.status = order.status;
       status.replaceChildren(statusBadge(order.status));
-      acts.replaceChildren(...actions(order));
+      acts.replaceChildren(el("div", { class: "row-actions" }, actions(order)));
     }
     if (body.children[index] !== row.tr) body.insertBefore(row.tr, body.children[index] ?? null);
   });

@@ -190,7 +190,7 @@ export default {
   "admin.sockets": "WebSocket",
   "admin.connected": "Connected sockets",
   "admin.subscribed": "Subscribed masters",
-  "admin.active": "Active (pinged ≤ 90 s)",
+  "admin.active": "Active (pinged ≤\u00a090\u00a0s)",
   "admin.subscribedOnShift": "Subscribed on shift",
   "admin.subscriptions": "Subscriptions",
   "admin.colUser": "User",

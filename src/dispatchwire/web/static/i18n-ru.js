@@ -182,7 +182,7 @@ export default {
   "admin.sockets": "Подключения (WebSocket)",
   "admin.connected": "Подключённые сокеты",
   "admin.subscribed": "Подписанные мастера",
-  "admin.active": "Активные (пинг ≤ 90 с)",
+  "admin.active": "Активные (пинг ≤\u00a090\u00a0с)",
   "admin.subscribedOnShift": "Подписаны и на смене",
   "admin.subscriptions": "Подписки",
   "admin.colUser": "Пользователь",

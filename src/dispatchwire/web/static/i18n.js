@@ -103,9 +103,9 @@ export function formatWhen(iso, now = new Date()) {
   return date.toDateString() === now.toDateString() ? clock.format(date) : dated.format(date);
 }
 
-const relative = new Intl.RelativeTimeFormat(lang, { numeric: "always", style: "narrow" });
+const relative = new Intl.RelativeTimeFormat(lang, { numeric: "always", style: "short" });
 
-/** How long ago `iso` was, in the largest whole unit: "5 s ago", "5 с назад". */
+/** How long ago `iso` was, in the largest whole unit: "5 sec. ago", "5 сек. назад". */
 export function formatAgo(iso, now = Date.now()) {
   const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
   if (seconds < 60) return relative.format(-seconds, "second");

@@ -264,7 +264,7 @@ async def test_the_browser_languages_choose_the_first_known(
 
 
 async def test_russian_plurals(pages: Pages, i18n_server: ServerProcess) -> None:
-    page = await pages.open(i18n_server.url, "/admin", query="lang=ru")
+    page = await pages.open(i18n_server.url, "/admin", query="lang=ru", timezone_id="UTC")
     await login(page, "admin@example.com", "admin-demo-1")
     refreshed = page.locator("#refreshed")
     await expect(refreshed).to_contain_text("Обновлено")
@@ -288,6 +288,9 @@ async def test_russian_plurals(pages: Pages, i18n_server: ServerProcess) -> None
       const i18n = await import("/static/i18n.js");
       const now = Date.parse("2030-01-02T10:00:00Z");
       return [i18n.formatNumber(12345.5), i18n.formatAgo("2030-01-02T09:59:55Z", now),
-              i18n.formatAgo("2030-01-02T09:57:00Z", now), i18n.formatList(["А", "Б", "В"])];
+              i18n.formatAgo("2030-01-02T09:57:00Z", now), i18n.formatList(["А", "Б", "В"]),
+              i18n.formatWhen("2030-01-02T09:05:07Z", new Date(now)),
+              i18n.formatWhen("2030-01-01T21:05:07Z", new Date(now))];
     }""")
-    assert formatted == ["12\u00a0345,5", "5 сек. назад", "3 мин. назад", "А, Б и В"]
+    assert formatted == ["12\u00a0345,5", "5 сек. назад", "3 мин. назад", "А, Б и В",
+                         "09:05:07", "01.01.2030, 21:05"]

@@ -1,5 +1,5 @@
 // The pages' English messages. Every word a person reads on /, /master and /admin comes from
-// here and from i18n-ru.js, which has exactly the same keys (a test in tests/web/test_i18n.py
+// here and from i18n-ru.js, which has exactly the same keys (tests/web/test_i18n_catalogue.py
 // compares them, and checks that every key the pages name exists).
 //
 // Adding a message:

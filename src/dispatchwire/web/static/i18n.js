@@ -3,7 +3,7 @@
 //
 // The language: `?lang=ru|en` (then remembered), else the remembered choice, else the first
 // of navigator.languages that is Russian or English, else English. The switch in the top bar
-// remembers the new choice and reloads: the session and the socket resume as after any reload.
+// loads the page again with `?lang=`: the session and the socket resume as after any reload.
 
 import en from "./i18n-en.js";
 import ru from "./i18n-ru.js";
@@ -93,7 +93,9 @@ export function formatNumber(value) {
   return numbers.format(value);
 }
 
-const clock = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+const clock = new Intl.DateTimeFormat(lang, {
+  hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+});
 const dated = new Intl.DateTimeFormat(lang, { dateStyle: "short", timeStyle: "short", hourCycle: "h23" });
 
 /** A moment: the time of day if it is today, the date and time otherwise. */
@@ -136,27 +138,23 @@ export function translatePage(root = document) {
   }
 }
 
-/** Remember `code` and load the page again in it (keeping `?lang=` in step when it is there). */
+/** Load the page again in `code`: the address says it (so it holds even where storage is
+ * refused), and chooseLanguage remembers it. */
 export function setLanguage(code) {
   if (!supported(code) || code === lang) return;
-  remember(code);
   const url = new URL(location.href);
-  if (url.searchParams.has("lang")) {
-    url.searchParams.set("lang", code);
-    location.replace(url);
-  } else {
-    location.reload();
-  }
+  url.searchParams.set("lang", code);
+  location.replace(url);
 }
 
 /** The switch in the top bar: one button per language, named in that language. */
 function setupSwitch(box) {
   box.replaceChildren(...LANGUAGES.map((code) => {
+    const name = t(`lang.${code}`); // each language by its own name, on every page
     const button = document.createElement("button");
-    Object.assign(button, { type: "button", lang: code, textContent: code.toUpperCase(), title: t(`lang.${code}`) });
-    button.className = "link";
-    button.setAttribute("aria-label", t(`lang.${code}`));
-    button.dataset.lang = code;
+    Object.assign(button, { type: "button", className: "link", lang: code, title: name });
+    button.textContent = code.toUpperCase();
+    button.setAttribute("aria-label", name);
     button.setAttribute("aria-pressed", String(code === lang));
     button.addEventListener("click", () => setLanguage(code));
     return button;

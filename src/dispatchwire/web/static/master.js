@@ -2,7 +2,7 @@
 // accept or decline, and the accepted jobs with the client's contact.
 
 import { serverNow } from "./api.js";
-import { formatCountdown, formatList, t } from "./i18n.js";
+import { formatCountdown, formatList, lang, t } from "./i18n.js";
 import { announceOffer, setupNotificationButton } from "./notify.js";
 import { LiveSocket, timings } from "./socket.js";
 import {
@@ -17,6 +17,12 @@ const ACTIVE = new Set(["assigned", "in_progress"]);
 const times = timings();
 const state = { session: null, socket: null, onShift: false, offers: new Map(), jobs: [], ticker: null };
 
+// An appliance's name inside a sentence: "washing machine", "стиральная машина".
+const inSentence = (type) => {
+  const name = applianceLabel(type);
+  return name.charAt(0).toLocaleLowerCase(lang) + name.slice(1);
+};
+
 function setShift(onShift, specializations) {
   state.onShift = onShift;
   $("#shift").dataset.onShift = String(onShift);
@@ -24,7 +30,7 @@ function setShift(onShift, specializations) {
   $("#shift-toggle").textContent = t(onShift ? "master.endShift" : "master.startShift");
   if (specializations) {
     $("#specializations").textContent = specializations.length
-      ? t("master.youRepair", { list: formatList(specializations.map(applianceLabel)) })
+      ? t("master.youRepair", { list: formatList(specializations.map(inSentence)) })
       : t("master.anyAppliance");
   }
   if (!onShift) state.offers.clear();

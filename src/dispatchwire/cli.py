@@ -85,6 +85,8 @@ def _add_client_commands(commands: Any) -> None:
     master.add_argument("--poll-interval", type=float, default=60.0,
                         help="seconds between polls while the socket is down "
                              "(default: %(default)s)")
+    master.add_argument("--lang", choices=("en", "ru"),
+                        help="the app's language (default: from LC_ALL, LC_MESSAGES or LANG)")
     watch.add_argument("--token", help="a JWT to use instead of --email and --password")
     watch.add_argument("--last-event-id", type=int,
                        help="start with the replay of every event after this id")
@@ -94,23 +96,29 @@ def _add_client_commands(commands: Any) -> None:
     watch.set_defaults(client_handler=_watch)
 
 
-def _credentials(args: argparse.Namespace) -> tuple[str | None, str | None]:
+def _credentials(args: argparse.Namespace, prompt: str = "Password for {email}: "
+                 ) -> tuple[str | None, str | None]:
     if getattr(args, "token", None):
         return None, None
     if not args.email:
         sys.exit("dispatchwire: give --email (and --password), or --token")
-    return args.email, args.password or getpass.getpass(f"Password for {args.email}: ")
+    return args.email, args.password or getpass.getpass(prompt.format(email=args.email))
 
 
 def _master(args: argparse.Namespace) -> int:
+    import os
+
     from dispatchwire.client import Backoff, Options
+    from dispatchwire.client._i18n import Messages, language_from_env
     from dispatchwire.client.tui import run_master
 
-    email, password = _credentials(args)
+    lang = args.lang or language_from_env(os.environ)  # the user's locale, not a server setting
+    email, password = _credentials(args, Messages(lang)("passwordPrompt", email="{email}"))
     assert email is not None and password is not None
     options = Options(poll_interval=args.poll_interval, ping_interval=args.ping_interval,
                       backoff=Backoff(args.backoff_base, args.backoff_cap))
-    return asyncio.run(run_master(args.url, email=email, password=password, options=options))
+    return asyncio.run(run_master(args.url, email=email, password=password, options=options,
+                                  lang=lang))
 
 
 def _watch(args: argparse.Namespace) -> int:

@@ -23,12 +23,15 @@ from tests.client.conftest import (
 COMMAND = [sys.executable, "-m", "dispatchwire"]
 
 
-def spawn_master(server: Server, email: str, password: str, log: Path) -> pexpect.spawn:
+def spawn_master(server: Server, email: str, password: str, log: Path, *args: str,
+                 **env: str) -> pexpect.spawn:
+    """The app in a terminal of 160 columns; English unless `args` or `env` say otherwise."""
+    base = {k: v for k, v in os.environ.items() if k not in ("LC_ALL", "LC_MESSAGES")}
     app = pexpect.spawn(COMMAND[0], [*COMMAND[1:], "master", "--url", server.url, "--email",
                                      email, "--password", password, "--poll-interval", "0.5",
-                                     "--backoff-base", "0.05", "--backoff-cap", "0.3"],
-                        env={**os.environ, "TERM": "xterm-256color"}, dimensions=(50, 160),
-                        encoding="utf-8", timeout=10)
+                                     "--backoff-base", "0.05", "--backoff-cap", "0.3", *args],
+                        env={**base, "LANG": "C.UTF-8", "TERM": "xterm-256color", **env},
+                        dimensions=(50, 160), encoding="utf-8", timeout=10)
     app.logfile_read = log.open("a")
     return app
 

@@ -84,9 +84,10 @@ class Pages:
         self.errors: list[str] = []
 
     async def open(self, base: str, path: str, *, phone: bool = False, query: str = "",
-                   before: Any = None) -> Page:
-        context = await self.browser.new_context(viewport=PHONE if phone else DESKTOP,
-                                                 base_url=base)
+                   before: Any = None, **options: Any) -> Page:
+        """A page in a new context; `options` go to the context (`locale`, `viewport`)."""
+        context = await self.browser.new_context(
+            **{"viewport": PHONE if phone else DESKTOP, "base_url": base, **options})
         self.contexts.append(context)
         page = await context.new_page()
         page.on("pageerror", lambda error: self.errors.append(f"{path}: {error}"))

@@ -3,7 +3,8 @@
 Logs in, starts the shift, shows offers live with a countdown to their deadline, the current
 jobs and the connection state (including the fall-back to polling), and takes keys: `a`
 accept and `d` decline the selected offer (arrows move the selection), `p` start the job
-(`in_progress`), `c` complete it, `q` quit (ending the shift).
+(`in_progress`), `c` complete it, `q` quit (ending the shift). In English or Russian
+(`_i18n.py`).
 """
 
 import asyncio
@@ -20,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dispatchwire.client._errors import ClientError
+from dispatchwire.client._i18n import Messages
 from dispatchwire.client._models import Event, NewOffer, Offer, OfferExpired, Order
 from dispatchwire.client._options import Options
 from dispatchwire.client._roles import MasterClient
@@ -28,24 +30,22 @@ from dispatchwire.client._terminal import KEY_DOWN, KEY_UP, keys
 
 __all__ = ["MasterApp", "run_master"]
 
-HELP = "a accept · d decline · ↑/↓ select · p start job · c complete job · q quit"
 ACTIVE, DONE = ("assigned", "in_progress"), ("completed", "cancelled")
 REFRESH_S = 0.5  # the countdown ticks in seconds; half of that keeps it from skipping
 
 
-def _state_label(state: State, options: Options) -> tuple[str, str]:
-    return {
-        State.CONNECTING: ("connecting ...", "yellow"),
-        State.CONNECTED: ("connected: offers come live", "green"),
-        State.RECONNECTING: ("socket down: reconnecting ...", "yellow"),
-        State.POLLING: (f"socket down: polling every {options.poll_interval:g} s", "bold red"),
-        State.CLOSED: ("closed", "red"),
-    }[state]
+STATE_STYLES = {State.CONNECTING: "yellow", State.CONNECTED: "green",
+                State.RECONNECTING: "yellow", State.POLLING: "bold red", State.CLOSED: "red"}
 
 
-def _state_line(state: State, options: Options) -> Text:
-    label, style = _state_label(state, options)
-    return Text.assemble("connection: ", (f"● {label}", style))
+def _state_label(state: State, options: Options, messages: Messages) -> tuple[str, str]:
+    label = messages(f"state.{state.value}", count=options.poll_interval)
+    return label, STATE_STYLES[state]
+
+
+def _state_line(state: State, options: Options, messages: Messages) -> Text:
+    label, style = _state_label(state, options, messages)
+    return Text.assemble(messages("connection"), (f"● {label}", style))
 
 
 def _countdown(offer: Offer) -> str:
@@ -56,8 +56,9 @@ def _countdown(offer: Offer) -> str:
 class MasterApp:
     """The screen and the keys, on a started MasterClient."""
 
-    def __init__(self, sdk: MasterClient) -> None:
+    def __init__(self, sdk: MasterClient, messages: Messages | None = None) -> None:
         self.sdk = sdk
+        self.t = messages or Messages()
         self.jobs: dict[int, Order] = {}
         self.messages: deque[Text] = deque(maxlen=6)
         self.selected = 0
@@ -93,22 +94,24 @@ class MasterApp:
     def _on_state(self, state: State) -> None:
         if state is State.CLOSED:
             if self.sdk.error is not None:
-                self.note(f"stopped: {self.sdk.error}", "red")
+                self.note(self.t("stopped", error=str(self.sdk.error)), "red")
             self.quit.set()
             return
         # Kept among the messages too: a drop that heals within a refresh still shows.
-        self.note(*_state_label(state, self.sdk.options))
+        self.note(*_state_label(state, self.sdk.options, self.t))
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, NewOffer):
-            offer, how = event.offer, " (found by polling)" if event.source == "poll" else ""
-            self.note(f"new offer {offer.id}: {offer.appliance_type} at {offer.address}{how}",
-                      "bold")
+            offer, how = event.offer, self.t("offer.byPolling") if event.source == "poll" else ""
+            appliance = self.t.words("appliance", offer.appliance_type)
+            self.note(self.t("offer.new", id=offer.id, appliance=appliance,
+                             address=offer.address) + how, "bold")
         elif isinstance(event, OfferExpired):
-            self.note(f"offer {event.assignment_id} expired or was withdrawn", "yellow")
+            self.note(self.t("offer.expired", id=event.assignment_id), "yellow")
         else:
             self._set_job_status(event.order_id, event.status)
-            self.note(f"order {event.order_id} is now {event.status}")
+            self.note(self.t("order.status", id=event.order_id,
+                             status=self.t.words("status", event.status)))
 
     def _set_job_status(self, order_id: int, status: str) -> None:
         job = self.jobs.get(order_id)
@@ -139,32 +142,32 @@ class MasterApp:
     async def _answer(self, *, accept: bool) -> None:
         offers = self.sdk.open_offers
         if not offers:
-            self.note("no offer to answer", "yellow")
+            self.note(self.t("offer.none"), "yellow")
             return
         offer = offers[min(self.selected, len(offers) - 1)]
         try:
             if not accept:
                 await self.sdk.decline(offer)
-                self.note(f"declined offer {offer.id}")
+                self.note(self.t("offer.declined", id=offer.id))
                 return
             order = await self.sdk.accept(offer)
         except ClientError as exc:
-            self.note(f"offer {offer.id}: {exc}", "red")
+            self.note(self.t("offer.failed", id=offer.id, error=str(exc)), "red")
             return
         if order.status in ACTIVE:
             self.jobs[order.id] = order
-        self.note(f"accepted offer {offer.id}: order {order.id}, call {order.client.name} at "
-                  f"{order.client.phone or '(no phone)'}", "green")
+        self.note(self.t("offer.accepted", id=offer.id, order=order.id, name=order.client.name,
+                         phone=order.client.phone or self.t("noPhone")), "green")
 
     async def _move(self, current: str, to: str) -> None:
         job = next((order for order in self.jobs.values() if order.status == current), None)
         if job is None:
-            self.note(f"no job is {current}", "yellow")
+            self.note(self.t("job.none", status=self.t.words("status", current)), "yellow")
             return
         try:
             order = await self.sdk.set_status(job.id, to)
         except ClientError as exc:
-            self.note(f"order {job.id}: {exc}", "red")
+            self.note(self.t("order.failed", id=job.id, error=str(exc)), "red")
             return
         self.jobs[order.id] = order
         self._set_job_status(order.id, order.status)
@@ -173,48 +176,52 @@ class MasterApp:
 
     def render(self) -> RenderableType:
         user = self.sdk.user
-        header = Text.assemble(("dispatchwire master", "bold"), f" · {user.email} · last event "
-                               f"{self.sdk.last_event_id or '-'}")
-        return Group(header, _state_line(self.sdk.state.value, self.sdk.options),
+        header = Text.assemble((self.t("title"), "bold"), self.t(
+            "header", email=user.email, last=str(self.sdk.last_event_id or "-")))
+        return Group(header, _state_line(self.sdk.state.value, self.sdk.options, self.t),
                      self._offers_table(), self._jobs_table(), *self.messages,
-                     Text(HELP, "dim"))
+                     Text(self.t("help"), "dim"))
 
     def _offers_table(self) -> Table:
         offers = self.sdk.open_offers
         self.selected = min(self.selected, max(0, len(offers) - 1))
-        table = Table(title="Offers", title_justify="left", expand=True,
-                      caption=None if offers else "waiting for offers ...")
-        for column in ("", "offer", "order", "appliance", "problem", "address", "answer within"):
-            table.add_column(column)
+        table = Table(title=self.t("offers"), title_justify="left", expand=True,
+                      caption=None if offers else self.t("offers.waiting"))
+        table.add_column("")
+        for column in ("offer", "order", "appliance", "problem", "address", "answerWithin"):
+            table.add_column(self.t(f"col.{column}"))
         for index, offer in enumerate(offers):
             table.add_row(">" if index == self.selected else "", str(offer.id),
-                          str(offer.order_id), offer.appliance_type, offer.problem,
+                          str(offer.order_id), self.t.words("appliance", offer.appliance_type),
+                          offer.problem,
                           offer.address, _countdown(offer),
                           style="reverse" if index == self.selected else None)
         return table
 
     def _jobs_table(self) -> Table:
-        table = Table(title="Jobs", title_justify="left", expand=True,
-                      caption=None if self.jobs else "no job in hand")
+        table = Table(title=self.t("jobs"), title_justify="left", expand=True,
+                      caption=None if self.jobs else self.t("jobs.none"))
         for column in ("order", "status", "appliance", "address", "client", "phone"):
-            table.add_column(column)
+            table.add_column(self.t(f"col.{column}"))
         for order in self.jobs.values():
-            table.add_row(str(order.id), order.status, order.appliance_type, order.address,
+            table.add_row(str(order.id), self.t.words("status", order.status),
+                          self.t.words("appliance", order.appliance_type), order.address,
                           order.client.name, order.client.phone or "")
         return table
 
 
 async def run_master(url: str, *, email: str, password: str, options: Options | None = None,
-                     console: Console | None = None) -> int:
+                     console: Console | None = None, lang: str = "en") -> int:
     """Run the app until the master quits; the exit status."""
     console = console or Console()
+    messages = Messages(lang)
     sdk = MasterClient(url, email=email, password=password, options=options)
     try:
         await sdk.start()
     except ClientError as exc:
-        console.print(f"[red]dispatchwire master: {exc}[/red]")
+        console.print(Text(messages("failed", error=str(exc)), "red"))
         return 1
-    app = MasterApp(sdk)
+    app = MasterApp(sdk, messages)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, app.quit.set)
@@ -224,5 +231,5 @@ async def run_master(url: str, *, email: str, password: str, options: Options | 
         await sdk.close()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-    console.print("shift ended" if sdk.options.manage_shift else "bye")
+    console.print(messages("shiftEnded" if sdk.options.manage_shift else "bye"))
     return 0 if sdk.error is None else 1

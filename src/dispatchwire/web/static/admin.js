@@ -2,6 +2,7 @@
 // orders are re-read from the REST API every `refreshS` seconds (2 by default).
 
 import { serverNow } from "./api.js";
+import { t } from "./i18n.js";
 import { timings } from "./socket.js";
 import {
   $, APPLIANCES, act, ago, applianceLabel, clockTime, el, handleError, showNotice, startPage,
@@ -11,7 +12,7 @@ import {
 const times = timings({ refreshS: 2 });
 const state = { session: null, timer: null, rows: new Map(), masters: "" };
 
-const yesNo = (value) => el("span", { class: `flag ${value ? "yes" : "no"}` }, value ? "yes" : "no");
+const yesNo = (value) => el("span", { class: `flag ${value ? "yes" : "no"}` }, t(value ? "admin.yes" : "admin.no"));
 
 function renderStats(stats) {
   for (const key of ["totalConnected", "totalSubscribed", "activeSubscriptions", "onShiftSubscriptions"]) {
@@ -28,16 +29,17 @@ function renderStats(stats) {
   if (masters !== state.masters) {
     state.masters = masters;
     $("#masters").replaceChildren(...stats.subscriptions.map((sub) =>
-      el("option", { value: sub.masterId }, `master #${sub.masterId} (user ${sub.userId}${sub.onShift ? ", on shift" : ", off shift"})`)));
+      el("option", { value: sub.masterId }, t(sub.onShift ? "admin.masterOnShift" : "admin.masterOffShift",
+        { masterId: sub.masterId, userId: sub.userId }))));
   }
 }
 
 function offerForm(order) {
   const input = el("input", {
     type: "number", name: "masterId", min: 1, required: true, list: "masters", inputmode: "numeric",
-    placeholder: "master id", "aria-label": `Master id for order ${order.id}`,
+    placeholder: t("admin.masterIdPlaceholder"), "aria-label": t("admin.masterIdFor", { id: order.id }),
   });
-  const button = el("button", { type: "submit", class: "small primary" }, "Offer");
+  const button = el("button", { type: "submit", class: "small primary" }, t("admin.offer"));
   const form = el("form", { class: "inline offer-form" }, input, button);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -46,7 +48,7 @@ function offerForm(order) {
         method: "POST", body: { orderId: order.id, masterId: Number(input.value) },
       });
       input.value = "";
-      showNotice(`Order #${order.id} offered to master #${assignment.masterId} (offer #${assignment.id}).`);
+      showNotice(t("admin.offered", { orderId: order.id, masterId: assignment.masterId, offerId: assignment.id }));
     }));
   });
   return form;
@@ -58,8 +60,8 @@ function actions(order) {
   if (["new", "assigned"].includes(order.status)) {
     const cancel = el("button", { type: "button", class: "small secondary", onclick: () => act(cancel, () => refreshAfter(async () => {
       await state.session.call(`/api/orders/${order.id}/status`, { method: "POST", body: { status: "cancelled" } });
-      showNotice(`Order #${order.id} cancelled.`);
-    })) }, "Cancel");
+      showNotice(t("common.orderCancelled", { id: order.id }));
+    })) }, t("admin.cancel"));
     parts.push(cancel);
   }
   return parts;
@@ -74,8 +76,11 @@ async function refreshAfter(action) {
   }
 }
 
-function contact(person) {
-  return person ? `${person.name}${person.phone ? ` · ${person.phone}` : ""}` : "";
+/** A name, and under it the phone, kept on one line. */
+function contact(person, prefix = "") {
+  if (!person) return [];
+  const phone = person.phone && el("span", { class: "phone muted" }, person.phone);
+  return phone ? [prefix + person.name, phone] : [prefix + person.name];
 }
 
 /** Rows are kept and updated in place, so a master id being typed survives the refreshes. */
@@ -93,18 +98,18 @@ function renderOrders(orders) {
       state.rows.set(order.id, row);
     }
     const [id, placed, appliance, problem, address, client, master, status, acts] = row.cells;
-    id.textContent = `#${order.id}`;
+    id.textContent = t("common.idNumber", { id: order.id });
     placed.textContent = clockTime(order.createdAt);
     appliance.textContent = applianceLabel(order.applianceType);
     problem.textContent = order.problem;
     address.textContent = order.address;
-    client.textContent = contact(order.client);
-    master.textContent = order.master ? `#${order.masterId} ${contact(order.master)}` : "";
+    client.replaceChildren(...contact(order.client));
+    master.replaceChildren(...contact(order.master, `${t("common.idNumber", { id: order.masterId })} `));
     if (row.status !== order.status) {
       row.status = order.status;
       row.tr.dataset.status = order.status;
       status.replaceChildren(statusBadge(order.status));
-      acts.replaceChildren(...actions(order));
+      acts.replaceChildren(el("div", { class: "row-actions" }, actions(order)));
     }
     if (body.children[index] !== row.tr) body.insertBefore(row.tr, body.children[index] ?? null);
   });
@@ -125,11 +130,11 @@ async function refresh() {
     renderStats(stats);
     renderOrders(orders);
     $("#refreshed").dataset.state = "ok";
-    $("#refreshed").textContent = `Updated ${clockTime(new Date().toISOString())}, every ${times.refreshS} s`;
+    $("#refreshed").textContent = t("admin.updated", { time: clockTime(new Date()), count: times.refreshS });
   } catch (error) {
     if (error.status === 401) handleError(error);
     $("#refreshed").dataset.state = "failed";
-    $("#refreshed").textContent = `Not updated: ${error.message}`;
+    $("#refreshed").textContent = t("admin.notUpdated", { error: error.message });
   }
 }
 
@@ -139,7 +144,7 @@ async function createOrder(form) {
     method: "POST",
     body: { applianceType: fields.get("applianceType"), problem: fields.get("problem"), address: fields.get("address") },
   });
-  showNotice(`Test order #${order.id} created: it goes to an eligible master on shift, or waits for one.`);
+  showNotice(t("admin.created", { id: order.id }));
 }
 
 function leave() {
@@ -162,5 +167,5 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   act(form.querySelector("button[type=submit]"), () => refreshAfter(() => createOrder(form)));
 });
-$("#appliances").replaceChildren(...APPLIANCES.map((type) => el("option", { value: type })));
+$("#appliances").replaceChildren(...APPLIANCES.map((type) => el("option", { value: type }, applianceLabel(type))));
 await startPage({ page: "admin", role: "admin", enter, leave });

@@ -1,20 +1,8 @@
 // REST calls to the public API, the messages shown for their errors, and the stored session.
+// The server's `detail` is shown in its own (English) words: it is the API's; what the page
+// adds around it (a field's name, a message for a bare status) is in the page's language.
 
-const FIELD_LABELS = {
-  email: "Email", password: "Password", name: "Name", phone: "Phone", role: "Role",
-  applianceType: "Appliance type", problem: "Problem", address: "Address",
-  orderId: "Order id", masterId: "Master id", status: "Status",
-};
-
-const STATUS_MESSAGES = {
-  400: "The request was refused.",
-  401: "Your session has expired or is no longer valid: log in again.",
-  403: "You are not allowed to do this.",
-  404: "Not found: it was removed, or it is not yours to see.",
-  409: "That is not possible any more: something changed meanwhile.",
-  422: "Some fields are not valid.",
-  429: "Too many attempts: wait a few minutes, then try again.",
-};
+import { has, t } from "./i18n.js";
 
 export class ApiError extends Error {
   constructor(status, message) {
@@ -31,17 +19,18 @@ function sentence(text) {
 
 function describeField(item) {
   const loc = (item?.loc ?? []).filter((part) => !["body", "query", "path"].includes(part));
-  const field = loc.length ? `${FIELD_LABELS[loc[0]] ?? loc.join(".")}: ` : "";
-  const message = String(item?.msg ?? "is not valid").replace(/^Value error, /, "");
-  return field + message;
+  const message = String(item?.msg ?? t("field.invalid")).replace(/^Value error, /, "");
+  if (!loc.length) return message;
+  const field = has(`field.${loc[0]}`) ? t(`field.${loc[0]}`) : loc.join(".");
+  return t("field.error", { field, message });
 }
 
 /** The text to show for an error response: the server's own words when it gave some. */
 export function describeError(status, detail) {
   if (typeof detail === "string" && detail) return sentence(detail);
   if (Array.isArray(detail) && detail.length) return sentence(detail.map(describeField).join("; "));
-  if (status >= 500) return `The server failed (${status}); try again in a moment.`;
-  return STATUS_MESSAGES[status] ?? `The request failed (HTTP ${status}).`;
+  if (status >= 500) return t("http.serverFailed", { status: String(status) });
+  return has(`http.${status}`) ? t(`http.${status}`) : t("http.failed", { status: String(status) });
 }
 
 // The server's clock minus ours, from the Date header; used only when clearly off (> 1.5 s),
@@ -82,7 +71,7 @@ export async function request(path, { method = "GET", body, token } = {}) {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
-    throw new ApiError(0, "Cannot reach the server: check the connection, then try again.");
+    throw new ApiError(0, t("http.unreachable"));
   }
   noteServerClock(response.headers.get("Date"));
   const data = await readJson(response);

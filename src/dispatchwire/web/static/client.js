@@ -1,14 +1,18 @@
 // / (clients): register or log in, place an order, follow it live, see who is coming.
 
 import { request } from "./api.js";
+import { t, tNodes } from "./i18n.js";
 import { LiveSocket, timings } from "./socket.js";
 import {
-  $, APPLIANCES, act, applianceLabel, clockTime, el, handleError, phoneLink, sessionExpired,
-  showConnection, showNotice, startPage, statusBadge,
+  $, APPLIANCES, act, applianceLabel, clockTime, el, handleError, labelled, phoneLink,
+  sessionExpired, showConnection, showNotice, startPage, statusBadge, statusLabel,
 } from "./ui.js";
 
-const STEPS = [["new", "Placed"], ["assigned", "Master assigned"], ["in_progress", "In progress"],
-  ["completed", "Completed"]];
+const STEPS = [["new", t("client.stepPlaced")], ...["assigned", "in_progress", "completed"]
+  .map((status) => [status, statusLabel(status)])];
+// Who is coming, in words for the order's status.
+const MASTER_LINE = { assigned: "client.masterComing", in_progress: "client.masterWorking",
+  completed: "client.masterDone" };
 const OPEN = new Set(["new", "assigned", "in_progress"]);
 
 const times = timings();
@@ -49,14 +53,14 @@ async function placeOrder(form) {
   state.orders.set(order.id, order);
   render();
   form.elements.problem.value = "";
-  showNotice(`Order #${order.id} placed: looking for a master.`);
+  showNotice(t("client.placed", { id: order.id }));
 }
 
 async function cancelOrder(order, button) {
   if (button.dataset.confirm !== "yes") { // a second click within 4 s confirms
     button.dataset.confirm = "yes";
-    button.textContent = "Click again to cancel";
-    setTimeout(() => { delete button.dataset.confirm; button.textContent = "Cancel order"; }, 4000);
+    button.textContent = t("client.cancelConfirm");
+    setTimeout(() => { delete button.dataset.confirm; button.textContent = t("client.cancel"); }, 4000);
     return;
   }
   try {
@@ -65,7 +69,7 @@ async function cancelOrder(order, button) {
     });
     state.orders.set(updated.id, updated);
     render();
-    showNotice(`Order #${updated.id} cancelled.`);
+    showNotice(t("common.orderCancelled", { id: updated.id }));
   } catch (error) {
     if ([404, 409].includes(error.status)) refreshOrder(order.id); // it moved on meanwhile
     throw error;
@@ -74,30 +78,33 @@ async function cancelOrder(order, button) {
 
 function steps(status) {
   const reached = STEPS.findIndex(([step]) => step === status);
-  return el("ol", { class: "steps", "aria-label": "Progress" }, STEPS.map(([step, label], index) =>
+  return el("ol", { class: "steps", "aria-label": t("client.progress") }, STEPS.map(([step, label], index) =>
     el("li", { class: index < reached ? "done" : index === reached ? "current" : "", "aria-current": index === reached ? "step" : null }, label)));
 }
 
 function whoIsComing(order) {
   if (order.master) {
-    const verb = order.status === "completed" ? "did the job" : order.status === "in_progress" ? "is working on it" : "is coming";
-    return el("p", { class: "master" }, el("strong", {}, order.master.name), ` ${verb} · `, phoneLink(order.master.phone));
+    return el("p", { class: "master" }, tNodes(MASTER_LINE[order.status] ?? "client.masterComing", {
+      name: el("strong", {}, order.master.name), phone: phoneLink(order.master.phone),
+    }));
   }
-  if (order.status === "new") return el("p", { class: "muted searching" }, "Looking for a master…");
+  if (order.status === "new") return el("p", { class: "muted searching" }, t("client.searching"));
   return null;
 }
 
 function orderCard(order) {
   const cancel = ["new", "assigned"].includes(order.status) && el("button", {
     type: "button", class: "secondary", onclick: () => act(cancel, () => cancelOrder(order, cancel)),
-  }, "Cancel order");
+  }, t("client.cancel"));
   return el("li", { class: `card order${OPEN.has(order.status) ? " active" : ""}`, dataset: { orderId: order.id, status: order.status } },
     el("div", { class: "card-head" }, el("h3", {}, applianceLabel(order.applianceType)), statusBadge(order.status)),
     order.status === "cancelled" ? null : steps(order.status),
     whoIsComing(order),
     el("p", { class: "problem" }, order.problem),
-    el("p", { class: "address" }, el("span", { class: "label" }, "Address: "), order.address),
-    el("p", { class: "muted small" }, `Order #${order.id} · placed ${clockTime(order.createdAt)} · updated ${clockTime(order.updatedAt)}`),
+    el("p", { class: "address" }, labelled("common.address", order.address)),
+    el("p", { class: "muted small" }, t("client.orderMeta", {
+      id: order.id, placed: clockTime(order.createdAt), updated: clockTime(order.updatedAt),
+    })),
     cancel && el("div", { class: "actions" }, cancel));
 }
 

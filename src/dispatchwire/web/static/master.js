@@ -2,29 +2,36 @@
 // accept or decline, and the accepted jobs with the client's contact.
 
 import { serverNow } from "./api.js";
+import { formatCountdown, formatList, lang, t } from "./i18n.js";
 import { announceOffer, setupNotificationButton } from "./notify.js";
 import { LiveSocket, timings } from "./socket.js";
 import {
-  $, act, applianceLabel, el, handleError, phoneLink, sessionExpired, showConnection, showNotice,
-  startPage, statusBadge,
+  $, act, applianceLabel, el, handleError, labelled, phoneLink, sessionExpired, showConnection,
+  showNotice, startPage, statusBadge,
 } from "./ui.js";
 
-const TITLE = "Master · dispatchwire";
-const NEXT_STEP = { assigned: ["in_progress", "Start work"], in_progress: ["completed", "Mark completed"] };
+const TITLE = t("master.title");
+const NEXT_STEP = { assigned: ["in_progress", "master.startWork"], in_progress: ["completed", "master.markCompleted"] };
 const ACTIVE = new Set(["assigned", "in_progress"]);
 
 const times = timings();
 const state = { session: null, socket: null, onShift: false, offers: new Map(), jobs: [], ticker: null };
 
+// An appliance's name inside a sentence: "washing machine", "стиральная машина".
+const inSentence = (type) => {
+  const name = applianceLabel(type);
+  return name.charAt(0).toLocaleLowerCase(lang) + name.slice(1);
+};
+
 function setShift(onShift, specializations) {
   state.onShift = onShift;
   $("#shift").dataset.onShift = String(onShift);
-  $("#shift-state").textContent = onShift
-    ? "On shift: offers come to you live." : "Off shift: start your shift to get offers.";
-  $("#shift-toggle").textContent = onShift ? "End shift" : "Start shift";
+  $("#shift-state").textContent = t(onShift ? "master.onShift" : "master.offShift");
+  $("#shift-toggle").textContent = t(onShift ? "master.endShift" : "master.startShift");
   if (specializations) {
     $("#specializations").textContent = specializations.length
-      ? `You repair: ${specializations.map(applianceLabel).join(", ")}` : "You take any appliance.";
+      ? t("master.youRepair", { list: formatList(specializations.map(inSentence)) })
+      : t("master.anyAppliance");
   }
   if (!onShift) state.offers.clear();
 }
@@ -52,7 +59,7 @@ function onEvent(frame) {
     if (!offer) return;
     state.offers.delete(frame.assignmentId);
     renderOffers();
-    showNotice(`The offer of order #${offer.orderId} was withdrawn or has expired.`);
+    showNotice(t("master.offerWithdrawn", { orderId: offer.orderId }));
   } else if (frame.type === "order_status_update") {
     for (const [id, offer] of state.offers) if (offer.orderId === frame.orderId) state.offers.delete(id);
     const job = state.jobs.find((candidate) => candidate.id === frame.orderId);
@@ -81,7 +88,7 @@ async function acceptOffer(offer) {
     state.offers.delete(offer.id);
     upsertJob(order);
     render();
-    showNotice(`Accepted: ${order.client.name} expects you at ${order.address}.`);
+    showNotice(t("master.accepted", { name: order.client.name, address: order.address }));
   } catch (error) {
     if ([404, 409].includes(error.status)) {
       state.offers.delete(offer.id);
@@ -94,7 +101,7 @@ async function acceptOffer(offer) {
 async function declineOffer(offer) {
   try {
     await state.session.call(`/api/assignments/${offer.id}/reject`, { method: "POST" });
-    showNotice(`Declined: order #${offer.orderId} goes to another master.`);
+    showNotice(t("master.declined", { orderId: offer.orderId }));
   } finally {
     state.offers.delete(offer.id);
     renderOffers();
@@ -116,22 +123,23 @@ async function toggleShift() {
     `/api/masters/me/shift/${state.onShift ? "end" : "start"}`, { method: "POST" });
   setShift(onShift);
   renderOffers();
-  showNotice(onShift ? "Your shift has started." : "Your shift has ended.");
+  showNotice(t(onShift ? "master.shiftStarted" : "master.shiftEnded"));
   if (state.socket.authed) state.socket.setSubscribed(onShift); // its answer brings the offers
   else await sync();
 }
 
 function offerCard(offer) {
   const total = Math.max(1, Date.parse(offer.expiresAt) - Date.parse(offer.createdAt));
-  const accept = el("button", { type: "button", class: "primary", onclick: () => act(accept, () => acceptOffer(offer)) }, "Accept");
-  const decline = el("button", { type: "button", class: "secondary", onclick: () => act(decline, () => declineOffer(offer)) }, "Decline");
+  const accept = el("button", { type: "button", class: "primary", onclick: () => act(accept, () => acceptOffer(offer)) }, t("master.accept"));
+  const decline = el("button", { type: "button", class: "secondary", onclick: () => act(decline, () => declineOffer(offer)) }, t("master.decline"));
   return el("li", { class: "card offer", dataset: { assignmentId: offer.id, orderId: offer.orderId, total } },
     el("div", { class: "card-head" },
-      el("h3", {}, applianceLabel(offer.applianceType)), el("span", { class: "muted" }, `Order #${offer.orderId}`)),
+      el("h3", {}, applianceLabel(offer.applianceType)),
+      el("span", { class: "muted" }, t("common.orderNumber", { id: offer.orderId }))),
     el("p", { class: "problem" }, offer.problem),
-    el("p", { class: "address" }, el("span", { class: "label" }, "Address: "), offer.address),
+    el("p", { class: "address" }, labelled("common.address", offer.address)),
     el("div", { class: "countdown" },
-      el("progress", { max: total, value: total, "aria-label": "Time left to answer" }),
+      el("progress", { max: total, value: total, "aria-label": t("master.timeLeftLabel") }),
       el("span", { class: "time", "aria-live": "off" }, "")),
     el("div", { class: "actions" }, accept, decline));
 }
@@ -142,12 +150,12 @@ function renderOffers() {
   const shown = new Map([...list.children].map((node) => [Number(node.dataset.assignmentId), node]));
   for (const [id, node] of shown) if (!state.offers.has(id)) node.remove();
   for (const offer of offers) if (!shown.has(offer.id)) list.append(offerCard(offer));
-  $("#offer-count").textContent = String(offers.length);
+  const count = $("#offer-count");
+  count.textContent = String(offers.length);
+  count.title = t("master.offersWaiting", { count: offers.length });
   $("#offers-empty").hidden = offers.length > 0;
-  $("#offers-empty").textContent = state.onShift
-    ? "No offers right now: they appear here the moment they are made."
-    : "You are off shift: start your shift to get offers.";
-  document.title = offers.length ? `(${offers.length}) New offer · ${TITLE}` : TITLE;
+  $("#offers-empty").textContent = t(state.onShift ? "master.noOffers" : "master.noOffersOffShift");
+  document.title = offers.length ? t("master.titleOffers", { count: offers.length }) : TITLE;
   tick();
 }
 
@@ -159,12 +167,11 @@ function tick() {
     if (left <= 0) { // gone at expiresAt, whether or not assignment_expired has come
       state.offers.delete(Number(node.dataset.assignmentId));
       renderOffers();
-      if (offer) showNotice(`The offer of order #${offer.orderId} has expired.`);
+      if (offer) showNotice(t("master.offerExpired", { orderId: offer.orderId }));
       return;
     }
     const seconds = Math.ceil(left / 1000);
-    node.querySelector(".time").textContent =
-      `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")} left to answer`;
+    node.querySelector(".time").textContent = t("master.timeLeft", { time: formatCountdown(seconds) });
     node.querySelector("progress").value = left;
     node.classList.toggle("urgent", seconds <= 30);
   }
@@ -174,13 +181,13 @@ function jobCard(job) {
   const next = NEXT_STEP[job.status];
   const button = next && el("button", {
     type: "button", class: "primary", onclick: () => act(button, () => moveJob(job, next[0])),
-  }, next[1]);
+  }, t(next[1]));
   return el("li", { class: `card job${ACTIVE.has(job.status) ? " active" : ""}`, dataset: { orderId: job.id, status: job.status } },
     el("div", { class: "card-head" }, el("h3", {}, applianceLabel(job.applianceType)), statusBadge(job.status)),
     el("p", { class: "problem" }, job.problem),
-    el("p", { class: "address" }, el("span", { class: "label" }, "Address: "), job.address),
-    el("p", { class: "contact" }, el("span", { class: "label" }, "Client: "), job.client.name, " · ", phoneLink(job.client.phone)),
-    el("p", { class: "muted small" }, `Order #${job.id}`),
+    el("p", { class: "address" }, labelled("common.address", job.address)),
+    el("p", { class: "contact" }, labelled("common.client", job.client.name, " · ", phoneLink(job.client.phone))),
+    el("p", { class: "muted small" }, t("common.orderNumber", { id: job.id })),
     button && el("div", { class: "actions" }, button));
 }
 

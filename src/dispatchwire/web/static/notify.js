@@ -1,6 +1,7 @@
 // A new offer is announced with a beep, a vibration and a system notification, each where the
 // browser allows it (sound needs a click on the page first; notifications need a permission).
 
+import { t } from "./i18n.js";
 import { applianceLabel } from "./ui.js";
 
 let audio = null;
@@ -33,8 +34,10 @@ function beep() {
 function systemNotification(offer) {
   if (!("Notification" in window) || Notification.permission !== "granted" || !document.hidden) return;
   try {
-    new Notification("New offer", {
-      body: `${applianceLabel(offer.applianceType)}: ${offer.problem} (${offer.address})`,
+    new Notification(t("master.notificationTitle"), {
+      body: t("master.notificationBody", {
+        appliance: applianceLabel(offer.applianceType), problem: offer.problem, address: offer.address,
+      }),
       tag: `offer-${offer.id}`,
     });
   } catch {

@@ -1,6 +1,7 @@
 // What the three pages share: building DOM safely, messages, labels, logging in and out.
 
 import { ApiError, Session, request } from "./api.js";
+import { formatAgo, formatWhen, has, t } from "./i18n.js";
 
 export const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -18,38 +19,34 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-export const STATUS_LABELS = {
-  new: "Looking for a master", assigned: "Master assigned", in_progress: "In progress",
-  completed: "Completed", cancelled: "Cancelled",
-};
-
 export const APPLIANCES = ["washing_machine", "refrigerator", "dishwasher", "oven"];
 
+/** An appliance type in words; a type the catalogue does not know, as its wire value reads. */
 export function applianceLabel(type) {
+  if (has(`appliance.${type}`)) return t(`appliance.${type}`);
   const words = String(type).replaceAll("_", " ");
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
+export function statusLabel(status) {
+  return has(`status.${status}`) ? t(`status.${status}`) : status;
+}
+
 export function statusBadge(status) {
-  return el("span", { class: `badge status-${status}`, dataset: { status } },
-    STATUS_LABELS[status] ?? status);
+  return el("span", { class: `badge status-${status}`, dataset: { status } }, statusLabel(status));
 }
 
-export function clockTime(iso) {
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? "" : date.toLocaleTimeString([], { hour12: false });
-}
-
-export function ago(iso, now = Date.now()) {
-  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
-  if (seconds < 60) return `${seconds} s ago`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
-  return `${Math.floor(seconds / 3600)} h ago`;
-}
+export const clockTime = formatWhen;
+export const ago = formatAgo;
 
 export function phoneLink(phone) {
-  if (!phone) return el("span", { class: "muted" }, "no phone given");
+  if (!phone) return el("span", { class: "muted" }, t("common.noPhone"));
   return el("a", { href: `tel:${phone.replace(/[^+0-9]/g, "")}` }, phone);
+}
+
+/** "Address: 12 Baker St", the label muted. */
+export function labelled(key, ...value) {
+  return [el("span", { class: "label" }, t(key)), " ", ...value];
 }
 
 let noticeTimer = null;
@@ -81,7 +78,7 @@ export function sessionExpired() {
 /** Show an error; a refused token sends the page back to its login form. */
 export function handleError(error) {
   if (error instanceof ApiError && error.status === 401 && currentSession?.active) onUnauthorized();
-  else showError(error instanceof ApiError ? error.message : `Something went wrong: ${error}`);
+  else showError(error instanceof ApiError ? error.message : t("common.somethingWrong", { error }));
 }
 
 /** Run an action of a button: the button is disabled meanwhile, errors are shown. */
@@ -98,11 +95,11 @@ export async function act(button, action) {
 }
 
 const CONNECTION_TEXT = {
-  connecting: () => "Connecting…",
-  live: () => "Live",
+  connecting: () => t("connection.connecting"),
+  live: () => t("connection.live"),
   polling: ({ pollS, pollFailed }) =>
-    `Offline: polling every ${pollS} s${pollFailed ? " (server unreachable)" : ""}, reconnecting…`,
-  replaced: ({ pollS }) => `Paused: this account went live in another tab; polling every ${pollS} s`,
+    t(pollFailed ? "connection.pollingUnreachable" : "connection.polling", { count: pollS }),
+  replaced: ({ pollS }) => t("connection.replaced", { count: pollS }),
 };
 
 /** The connection indicator in the top bar. */
@@ -131,7 +128,8 @@ export async function startPage({ page, role, enter, leave }) {
     $("#login-view").hidden = view !== "login";
     $("#app-view").hidden = view !== "app";
     $("#account").hidden = view !== "app";
-    $("#who").textContent = view === "app" ? `${session.user.name} (${session.user.email})` : "";
+    $("#who").textContent = view === "app"
+      ? t("common.who", { name: session.user.name, email: session.user.email }) : "";
     if (view !== "app") hideConnection();
   };
   const logout = (message) => {
@@ -141,7 +139,7 @@ export async function startPage({ page, role, enter, leave }) {
     if (message) showError(message);
     else clearError();
   };
-  onUnauthorized = () => logout("Your session has expired or is no longer valid: log in again.");
+  onUnauthorized = () => logout(t("common.sessionExpired"));
   const begin = async () => {
     show("app");
     try {
@@ -152,9 +150,10 @@ export async function startPage({ page, role, enter, leave }) {
   };
   const login = async (token, user) => {
     if (user.role !== role) {
-      const elsewhere = ROLE_PAGES[user.role] ?? "/";
-      throw new ApiError(403, `This page is for ${role}s; ${user.email} is a ${user.role} ` +
-        `account: use the page at ${elsewhere} instead.`);
+      throw new ApiError(403, t("common.wrongPage", {
+        pageRole: t(`role.${role}.pages`), email: user.email, page: ROLE_PAGES[user.role] ?? "/",
+        userRole: has(`role.${user.role}.account`) ? t(`role.${user.role}.account`) : user.role,
+      }));
     }
     session.save(token, user);
     clearError();
@@ -183,8 +182,7 @@ export async function startPage({ page, role, enter, leave }) {
     session.save(session.token, user);
   } catch (error) {
     if (error instanceof ApiError && error.status !== 0 && error.status < 500) {
-      logout(error.status === 401
-        ? "Your session has expired or is no longer valid: log in again." : error.message);
+      logout(error.status === 401 ? t("common.sessionExpired") : error.message);
       return { session, login, logout };
     }
     showError(error.message); // the server is away: show what we have, the socket retries

@@ -24,6 +24,7 @@ from dispatchwire.masters.views import router as masters_router
 from dispatchwire.orders.fastlane import OrderFastLane
 from dispatchwire.orders.views import router as orders_router
 from dispatchwire.settings import Settings
+from dispatchwire.web.docs import router as docs_router
 from dispatchwire.web.views import router as web_router
 
 __all__ = ["create_app"]
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="dispatchwire", version=__version__, lifespan=lifespan,
                   description="Real-time dispatch for field-service companies.",
+                  docs_url=None, redoc_url=None,  # /docs from installed files: web/docs.py
                   max_body_size=MAX_BODY_BYTES,
                   # No OpenTelemetry here (metrics are Prometheus'): without this, FastAPI
                   # looks for its providers on every request (~15 µs).
@@ -70,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     for router in (auth_router, masters_router, orders_router, dispatch_router, admin_router,
-                   health_router, web_router):
+                   health_router, web_router, docs_router):
         app.include_router(router)
     return app
 

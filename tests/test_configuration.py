@@ -44,6 +44,13 @@ def test_the_example_lists_every_setting_once() -> None:
     assert sorted(name.lower() for name in listed) == sorted(fields)
 
 
+def test_the_readme_table_names_every_setting() -> None:
+    readme = (EXAMPLE.parent / "README.md").read_text()
+    table = readme[readme.index("| variable | default |"):readme.index("Migrations run at")]
+    for name in [*Settings.model_fields, *ClientSettings.model_fields]:
+        assert f"`DISPATCHWIRE_{name.upper()}`" in table, name
+
+
 def test_the_example_shows_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Uncommented as it is, every value it shows is the default: the file tells no lie."""
     monkeypatch.chdir(tmp_path)

@@ -78,3 +78,33 @@ def test_ctrl_c_on_make_run_prints_one_line(tmp_path: Path) -> None:
     assert "master1@example.com" in output  # the demo accounts were printed
     [line] = after_pages(output, port)
     assert line.endswith("dispatchwire stopped by SIGINT"), output
+
+
+def test_under_nohup_sighup_is_left_ignored(tmp_path: Path) -> None:
+    """`nohup dispatchwire serve &` must outlive its terminal: an ignored SIGHUP stays so."""
+    port = free_port()
+
+    def ignore_sighup() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    server = subprocess.Popen([sys.executable, "-m", "dispatchwire", "serve"],
+                              env=server_env(tmp_path, port), cwd=tmp_path, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              preexec_fn=ignore_sighup)
+    assert server.stdout is not None
+    try:
+        output = ""
+        while "API docs" not in output:
+            line = server.stdout.readline()
+            assert line, output
+            output += line
+        server.send_signal(signal.SIGHUP)
+        with pytest.raises(subprocess.TimeoutExpired):
+            server.wait(timeout=1.5)
+        server.send_signal(signal.SIGTERM)
+        output += server.communicate(timeout=30)[0]
+    finally:
+        server.kill()
+    assert server.returncode == 0
+    [line] = after_pages(output, port)
+    assert line.endswith("dispatchwire stopped by SIGTERM"), output

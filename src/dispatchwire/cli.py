@@ -39,7 +39,8 @@ def _stopped(signum: int, _frame: FrameType | None) -> NoReturn:
 
 def main(argv: list[str] | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _stopped)
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # `nohup` keeps SIGHUP ignored
+            signal.signal(signum, _stopped)
     try:
         _run(_parser().parse_args(argv))
     except (KeyboardInterrupt, Stopped) as exc:

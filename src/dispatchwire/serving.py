@@ -41,11 +41,13 @@ class Server(uvicorn.Server):
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        """As uvicorn's, for SIGHUP too, and without raising the signal again at the end."""
+        """As uvicorn's, for SIGHUP too (unless ignored, as under `nohup`), and without raising
+        the signal again at the end."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        originals = {sig: signal.signal(sig, self.handle_exit) for sig in STOP_SIGNALS}
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in STOP_SIGNALS
+                     if sig != signal.SIGHUP or signal.getsignal(sig) is not signal.SIG_IGN}
         try:
             yield
         finally:

@@ -21,7 +21,8 @@ run: install
 cluster: install
 	$(BIN)/python deploy/cluster/cluster.py $(CLUSTER_ARGS)
 
-# The benchmark beside the seed's Node stack (~3 minutes; options in docs/performance.md).
+# The benchmark beside the seed's Node stack (about 3.5 minutes, and up to 3 more waiting for a
+# quiet machine; options in docs/performance.md).
 PEER := bench/peers/node-seed
 bench: $(VENV)/.bench-installed $(PEER)/node_modules/.package-lock.json
 	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)

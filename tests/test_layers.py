@@ -1,6 +1,7 @@
 """The package's imports run downward only: no cycles, and no layer reaches above its own.
 
-    transports  app, cli, deps, demo, health, */views.py, gateway/, http/, web/
+    transports  app, cli, accounts_cli, serving, deps, demo, health, */views.py, gateway/,
+                http/, web/
     services    */service.py, push/worker.py, cluster
     dispatch    dispatch/offers.py, dispatch/expiry.py, dispatch/receipts.py
     domain      */models.py, */schemas.py, orders/queries.py, orders/notices.py,
@@ -25,7 +26,8 @@ def layer_of(module: str) -> str:
     top, leaf = (parts[0] if parts else ""), parts[-1] if parts else ""
     if top in ("gateway", "http", "web") or leaf == "views" or \
             module in {"dispatchwire.app", "dispatchwire.cli", "dispatchwire.deps",
-                       "dispatchwire.demo", "dispatchwire.health", "dispatchwire.__main__"}:
+                       "dispatchwire.demo", "dispatchwire.health", "dispatchwire.__main__",
+                       "dispatchwire.accounts_cli", "dispatchwire.serving"}:
         return "transports"
     if leaf in ("service", "worker") or module == "dispatchwire.cluster":
         return "services"

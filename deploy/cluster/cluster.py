@@ -6,9 +6,11 @@ reached directly. For a laptop: the JWT secret is made up for the run and demo a
 """
 
 import argparse
+import contextlib
 import glob
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -19,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+SITE = Path(__file__).parents[1] / "nginx" / "dispatchwire.conf"  # the site operators deploy
+# What a site needs around it, with everything nginx writes kept in the cluster's folder.
 NGINX_CONF = """\
 {user}
 worker_processes 1;
@@ -32,23 +36,23 @@ http {{
   fastcgi_temp_path {root}/nginx-tmp;
   uwsgi_temp_path {root}/nginx-tmp;
   scgi_temp_path {root}/nginx-tmp;
-  upstream dispatchwire {{ {servers} }}
-  map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{
-      proxy_pass http://dispatchwire;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_read_timeout 1h;  # sockets live long; the server's own pings keep them honest
-      proxy_next_upstream error timeout;  # a dead node: the next one takes the request
-    }}
-  }}
+  include {root}/dispatchwire.conf;
 }}
 """
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: the terminal closed
+
+
+def site(*, port: int, nodes: list[int]) -> str:
+    """deploy/nginx/dispatchwire.conf with this cluster's ports, and nothing else changed."""
+    text = SITE.read_text()
+    servers = "".join(f"    server 127.0.0.1:{node};\n" for node in nodes)
+    text, upstreams = re.subn(r"(upstream dispatchwire \{\n).*?(\})", rf"\g<1>{servers}\g<2>",
+                              text, flags=re.S)
+    text, listens = re.subn(r"^(\s*)listen [^;]+;", rf"\g<1>listen 127.0.0.1:{port};", text,
+                            flags=re.M)
+    if (upstreams, listens) != (1, 1):
+        sys.exit(f"make cluster: {SITE} needs one `upstream dispatchwire` and one `listen`")
+    return text
 
 
 class Cluster:
@@ -85,6 +89,7 @@ class Cluster:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
         self._pg("pg_ctl", "-D", str(self.root / "pg" / "data"), "-m", "fast", "-w", "stop",
                  check=False)
         shutil.rmtree(self.root, ignore_errors=True)
@@ -105,11 +110,11 @@ class Cluster:
 
     def _start_nginx(self) -> None:
         (self.root / "nginx-tmp").mkdir(mode=0o777)
-        servers = " ".join(f"server 127.0.0.1:{self.port + 1 + i};" for i in range(self.count))
+        nodes = [self.port + 1 + i for i in range(self.count)]
+        (self.root / "dispatchwire.conf").write_text(site(port=self.port, nodes=nodes))
         user = "user nobody nogroup;" if os.geteuid() == 0 else ""
         conf = self.root / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(user=user, root=self.root, servers=servers,
-                                          port=self.port))
+        conf.write_text(NGINX_CONF.format(user=user, root=self.root))
         self._spawn("nginx", ["nginx", "-p", str(self.root), "-c", str(conf),
                               "-g", "daemon off;"])
         self._wait_for("nginx", self.port)
@@ -179,16 +184,33 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=3)
     args = parser.parse_args()
     cluster = Cluster(port=args.port, nodes=args.nodes)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in background
+    for signum in STOP_SIGNALS:  # each, even when started in the background, stops it all
+        signal.signal(signum, _stop)
+    outcome = "stopped"
     try:
         cluster.start()
         print(cluster.describe(), flush=True)
         signal.pause()
-    except KeyboardInterrupt:
-        pass
+    except Stopped as stopped:
+        outcome = f"stopped by {stopped}"
+    except RuntimeError as exc:  # a part did not start: its log's end says why
+        outcome = f"failed: {exc}"
     finally:
+        for signum in STOP_SIGNALS:  # the cleanup runs to its end: a second signal waits
+            signal.signal(signum, signal.SIG_IGN)
         cluster.stop()
+    with contextlib.suppress(OSError):  # after a hang-up there is no terminal to tell
+        print(f"make cluster: {outcome}; everything it started is gone", flush=True)
+    if outcome.startswith("failed"):
+        sys.exit(1)
+
+
+class Stopped(Exception):
+    """A stop signal arrived."""
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise Stopped(signal.Signals(signum).name)
 
 
 if __name__ == "__main__":

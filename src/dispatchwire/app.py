@@ -40,6 +40,7 @@ from dispatchwire.orders import views as orders
 from dispatchwire.push.views import router as push_router
 from dispatchwire.push.worker import run_push_loop
 from dispatchwire.settings import Settings
+from dispatchwire.web.docs import router as docs_router
 from dispatchwire.web.views import router as web_router
 
 __all__ = ["MAX_BODY_BYTES", "WEBSOCKET_PATH", "create_app"]
@@ -81,13 +82,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="dispatchwire", version=__version__, lifespan=lifespan,
                   description="Real-time dispatch for field-service companies.",
+                  docs_url=None, redoc_url=None,  # /docs from installed files: web/docs.py
                   max_body_size=MAX_BODY_BYTES,
                   # No OpenTelemetry here (metrics are Prometheus'): without this, FastAPI
                   # looks for its providers on every request (~15 µs).
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     install_error_handlers(app)
     for router in (auth_router, masters_router, orders.router, dispatch_router, push_router,
-                   admin_router, health_router, web_router):
+                   admin_router, health_router, web_router, docs_router):
         app.include_router(router)
     mount_gateway(app, path=WEBSOCKET_PATH)
     # Placing an order and moving it on are the busiest requests: served by their routes'

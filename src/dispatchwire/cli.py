@@ -1,17 +1,22 @@
-"""The `dispatchwire` command: `serve` and `create-admin` (the server), `master` and `watch`
-(clients of a running server, which need none of the server's settings)."""
+"""The `dispatchwire` command: `serve`, `settings`, `create-admin` and `set-password` (the
+server's), `master` and `watch` (clients of a running server, which need none of the server's
+settings).
+
+Settings come from DISPATCHWIRE_* variables, then an environment file (`--env-file`, or
+`dispatchwire.env` in the working folder when it is there), then the defaults.
+"""
 
 import argparse
-import asyncio
-import getpass
-import logging
+import signal
 import sys
-from typing import Any
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from dispatchwire.errors import ConfigurationError, Conflict
-from dispatchwire.settings import Settings
+from dispatchwire.errors import ConfigurationError, DomainError, describe_invalid
+from dispatchwire.settings import ENV_FILE, ClientSettings, Settings
 
 __all__ = ["main"]
 
@@ -19,37 +24,74 @@ __all__ = ["main"]
 SERVE_OPTIONS: dict[str, type] = {
     "host": str, "port": int, "database_url": str, "broker_url": str,
     "assignment_timeout_s": float, "subscription_stale_s": float, "log_level": str,
+    "log_format": str,
 }
 
 
+class Stopped(Exception):
+    """SIGTERM or SIGHUP before a command took the signals over (as Ctrl-C raises
+    KeyboardInterrupt): the command ends with one line, not a traceback."""
+
+
+def _stopped(signum: int, _frame: FrameType | None) -> NoReturn:
+    raise Stopped(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # `nohup` keeps SIGHUP ignored
+            signal.signal(signum, _stopped)
+    try:
+        _run(_parser().parse_args(argv))
+    except (KeyboardInterrupt, Stopped) as exc:
+        sys.exit(f"dispatchwire: stopped by {exc or 'SIGINT'}")
+
+
+def _run(args: argparse.Namespace) -> None:
+    env_file = _env_file(args.env_file)
     if hasattr(args, "client_handler"):  # a client of a server: no server settings needed
+        args.url = args.url or ClientSettings(_env_file=env_file).url  # type: ignore[call-arg]
         try:
             sys.exit(args.client_handler(args))
         except ValueError as exc:  # an option out of range (a backoff cap below its base)
             sys.exit(f"dispatchwire: {exc}")
-        except KeyboardInterrupt:  # Ctrl-C before the app took over the signal
-            sys.exit(130)
     overrides = {k: v for k, v in vars(args).items() if k in SERVE_OPTIONS and v is not None}
     if getattr(args, "demo", False):
         overrides["demo"] = True
     if getattr(args, "access_log", False):
         overrides["access_log"] = True
     try:
-        settings = Settings(**overrides)
+        settings = Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
         settings.resolve_jwt_secret()  # fail before anything starts
+        settings.resolve_previous_jwt_secrets()
         args.handler(settings, args)
     except ConfigurationError as exc:
         sys.exit(f"dispatchwire: {exc}")
     except ValidationError as exc:
-        sys.exit(f"dispatchwire: invalid settings: {_describe(exc)}")
+        sys.exit(f"dispatchwire: invalid settings: {describe_invalid(exc)}")
+    except DomainError as exc:
+        sys.exit(f"dispatchwire: {exc.message}")
+
+
+def _env_file(given: Path | None) -> Path | None:
+    """The environment file to read: the one given (which must exist), else the working
+    folder's `dispatchwire.env`, if any."""
+    if given is not None:
+        if not given.is_file():
+            sys.exit(f"dispatchwire: no environment file {given}")
+        return given
+    default = Path(ENV_FILE)
+    return default if default.is_file() else None
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dispatchwire", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--env-file", type=Path, metavar="FILE",
+                        help=f"read DISPATCHWIRE_* settings from FILE (default: ./{ENV_FILE} "
+                             "when present); the environment's own variables win")
     commands = parser.add_subparsers(required=True, metavar="command")
-    serve = commands.add_parser("serve", help="run the server")
+    serve = commands.add_parser("serve", help="run the server", parents=[common])
     for name, kind in SERVE_OPTIONS.items():
         serve.add_argument("--" + name.replace("_", "-"), type=kind,
                            help=f"overrides DISPATCHWIRE_{name.upper()}")
@@ -58,21 +100,37 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true",
                        help="log every HTTP request (overrides DISPATCHWIRE_ACCESS_LOG)")
     serve.set_defaults(handler=_serve)
-    admin = commands.add_parser("create-admin", help="create an admin account")
-    admin.add_argument("--email", required=True)
-    admin.add_argument("--password", help="asked for when left out")
-    admin.add_argument("--name", default="Admin")
-    admin.set_defaults(handler=_create_admin)
-    _add_client_commands(commands)
+    shown = commands.add_parser("settings", parents=[common],
+                                help="print the settings in effect, secrets masked")
+    shown.set_defaults(handler=_settings)
+    _add_account_commands(commands, common)
+    _add_client_commands(commands, common)
     return parser
 
 
-def _add_client_commands(commands: Any) -> None:
-    master = commands.add_parser("master", help="a technician's terminal app (live offers)")
-    watch = commands.add_parser("watch", help="print a user's socket frames, with resume")
+def _add_account_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    from dispatchwire.accounts_cli import create_admin, set_password
+
+    admin = commands.add_parser("create-admin", help="create an admin account", parents=[common])
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", help="asked for when left out")
+    admin.add_argument("--name", default="Admin")
+    admin.set_defaults(handler=create_admin)
+    reset = commands.add_parser("set-password", parents=[common],
+                                help="give a user a new password (asked for, or read from "
+                                     "standard input when it is not a terminal)")
+    reset.add_argument("--email", required=True)
+    reset.set_defaults(handler=set_password)
+
+
+def _add_client_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    master = commands.add_parser("master", help="a technician's terminal app (live offers)",
+                                 parents=[common])
+    watch = commands.add_parser("watch", help="print a user's socket frames, with resume",
+                                parents=[common])
     for command in (master, watch):
-        command.add_argument("--url", default="http://127.0.0.1:3000",
-                             help="the server (default: %(default)s)")
+        command.add_argument("--url", help="the server (default: DISPATCHWIRE_URL, else "
+                                           f"{ClientSettings.model_fields['url'].default})")
         command.add_argument("--email")
         command.add_argument("--password", help="asked for when left out")
         command.add_argument("--ping-interval", type=float, default=45.0,
@@ -98,6 +156,8 @@ def _add_client_commands(commands: Any) -> None:
 
 def _credentials(args: argparse.Namespace, prompt: str = "Password for {email}: "
                  ) -> tuple[str | None, str | None]:
+    import getpass
+
     if getattr(args, "token", None):
         return None, None
     if not args.email:
@@ -106,6 +166,7 @@ def _credentials(args: argparse.Namespace, prompt: str = "Password for {email}: 
 
 
 def _master(args: argparse.Namespace) -> int:
+    import asyncio
     import os
 
     from dispatchwire.client import Backoff, Options
@@ -122,6 +183,8 @@ def _master(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
+    import asyncio
+
     from dispatchwire.client import Backoff, Options
     from dispatchwire.client.watch import run_watch
 
@@ -134,20 +197,20 @@ def _watch(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> None:
-    import uvicorn
-
     from dispatchwire.app import create_app
     from dispatchwire.http.server import uvicorn_config
+    from dispatchwire.logs import configure_logging
+    from dispatchwire.serving import Server
 
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # noise at import
-    # What the format above never shows, logging need not look up for every line (the
-    # "Optimization" section of the logging HOWTO): ~2 µs of a ~10 µs line.
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    logging._srcfile = None  # the caller's file and line
+    ids = configure_logging(settings)
     _tune_gc()
-    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
+    Server(uvicorn_config(create_app(settings), settings), ids=ids).run()
+
+
+def _settings(settings: Settings, args: argparse.Namespace) -> None:
+    from dispatchwire.settings_report import report
+
+    print(report(settings, env_file=_env_file(args.env_file)))
 
 
 def _tune_gc() -> None:
@@ -164,32 +227,3 @@ def _tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 3, 10)
-
-
-def _create_admin(settings: Settings, args: argparse.Namespace) -> None:
-    password = args.password or getpass.getpass("Password for the new admin: ")
-    asyncio.run(_insert_admin(settings, email=args.email, password=password, name=args.name))
-
-
-async def _insert_admin(settings: Settings, **fields: Any) -> None:
-    from pydantic import TypeAdapter
-
-    from dispatchwire.auth.schemas import RegisterIn
-    from dispatchwire.auth.service import create_user
-    from dispatchwire.context import open_context
-
-    try:
-        TypeAdapter(RegisterIn).validate_python({**fields, "role": "admin"})
-    except ValidationError as exc:
-        sys.exit(f"dispatchwire: {_describe(exc)}")
-    async with open_context(settings) as ctx:
-        try:
-            user, _ = await create_user(ctx, phone=None, role="admin", **fields)
-        except Conflict as exc:
-            sys.exit(f"dispatchwire: {exc.message}")
-    print(f"admin {user.email} created (user id {user.id})")
-
-
-def _describe(exc: ValidationError) -> str:
-    """Each bad field and what was wrong, without echoing values (they may be secrets)."""
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())

@@ -47,7 +47,8 @@ async def open_context(settings: Settings) -> AsyncIterator[Context]:
             settings=settings, db=db, outbox=Outbox(broker.publish), broker=broker, pusher=pusher,
             passwords=Passwords(time_cost=settings.argon2_time_cost,
                                 memory_kib=settings.argon2_memory_kib),
-            tokens=Tokens(secret=secret, ttl_s=settings.jwt_ttl_s),
+            tokens=Tokens(secret=secret, ttl_s=settings.jwt_ttl_s,
+                          previous_secrets=settings.resolve_previous_jwt_secrets()),
             login_brake=LoginBrake(max_failures=settings.login_max_failures,
                                    window_s=settings.login_failure_window_s),
         )

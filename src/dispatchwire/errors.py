@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 import orjson
+from pydantic import ValidationError
 
 __all__ = [
     "ConfigurationError",
@@ -28,6 +29,7 @@ __all__ = [
     "NotFound",
     "TooManyRequests",
     "Unauthorized",
+    "describe_invalid",
 ]
 
 
@@ -77,3 +79,8 @@ class Conflict(DomainError):
 
 class TooManyRequests(DomainError):
     status = 429
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """Each bad field and what was wrong, without echoing values (they may be secrets)."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())

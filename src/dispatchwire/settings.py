@@ -4,6 +4,7 @@ import os
 import re
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -11,12 +12,13 @@ from sqlalchemy.engine import make_url
 
 from dispatchwire.errors import ConfigurationError
 
-__all__ = ["Settings"]
+__all__ = ["ENV_FILE", "ClientSettings", "Settings"]
 
 MIN_SECRET_LENGTH = 32
 PLACEHOLDER_SECRETS = {"changethis", "secret", "changeme", "your-secret-key"}
 # A host name or an IP address (IPv6 without brackets) in DISPATCHWIRE_PUSH_ALLOWED_HOSTS.
 _HOST = re.compile(r"[A-Za-z0-9.:-]+")
+ENV_FILE = "dispatchwire.env"  # read from the working folder at start, when it is there
 
 
 class Settings(BaseSettings):
@@ -29,6 +31,10 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./dispatchwire.db"
     broker_url: str = "memory://"
     jwt_secret: SecretStr | None = None
+    # Secrets tokens were signed with before a rotation, comma-separated: their tokens are
+    # accepted until they expire; new ones are signed with `jwt_secret` (README, "Rotating
+    # the JWT secret").
+    jwt_previous_secrets: SecretStr | None = None
     jwt_ttl_s: int = Field(default=12 * 3600, gt=0)
     assignment_timeout_s: float = Field(default=300.0, gt=0)
     subscription_stale_s: float = Field(default=300.0, gt=0)
@@ -55,6 +61,8 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=10, ge=1)
     login_failure_window_s: float = Field(default=300.0, gt=0)
     log_level: str = "info"
+    # `text` for people; `json` for machines: one object a line, with the ids it is about.
+    log_format: Literal["text", "json"] = "text"
     # uvicorn's line per HTTP request. Off by default: every change is logged by the service
     # that makes it, and every refused request by the app; at hundreds of orders a second the
     # access log was a third of the log lines and ~3% of the CPU.
@@ -138,7 +146,7 @@ class Settings(BaseSettings):
     def resolve_jwt_secret(self) -> str:
         """The JWT signing secret: given, or kept beside the SQLite file; never a default."""
         if self.jwt_secret is not None:
-            return _checked_secret(self.jwt_secret.get_secret_value())
+            return _checked_secret(self.jwt_secret.get_secret_value(), "DISPATCHWIRE_JWT_SECRET")
         if not self.is_sqlite:
             raise ConfigurationError(
                 "DISPATCHWIRE_JWT_SECRET must be set when the database is PostgreSQL "
@@ -150,12 +158,26 @@ class Settings(BaseSettings):
             raise ConfigurationError("no SQLite file to keep the JWT secret beside")
         return _secret_file(path.with_name(path.name + ".jwt-secret"))
 
+    def resolve_previous_jwt_secrets(self) -> list[str]:
+        """The secrets of a rotation still accepted, each as strong as a current one must be."""
+        given = self.jwt_previous_secrets.get_secret_value() if self.jwt_previous_secrets else ""
+        return [_checked_secret(secret, "DISPATCHWIRE_JWT_PREVIOUS_SECRETS")
+                for secret in (part.strip() for part in given.split(",")) if secret]
 
-def _checked_secret(secret: str) -> str:
+
+class ClientSettings(BaseSettings):
+    """What the terminal apps (`dispatchwire master`, `watch`) read: none of the server's."""
+
+    model_config = SettingsConfigDict(env_prefix="DISPATCHWIRE_", extra="ignore")
+
+    url: str = "http://127.0.0.1:3000"  # the server's address, as its clients reach it
+
+
+def _checked_secret(secret: str, name: str) -> str:
     if secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH:
         raise ConfigurationError(
-            f"DISPATCHWIRE_JWT_SECRET is too weak: use at least {MIN_SECRET_LENGTH} random "
-            "characters, not a placeholder"
+            f"{name} is too weak: use at least {MIN_SECRET_LENGTH} random characters, "
+            "not a placeholder"
         )
     return secret
 
@@ -167,12 +189,12 @@ def _private_opener(path: str, flags: int) -> int:
 def _secret_file(path: Path) -> str:
     """Read the secret kept in `path`, creating it (mode 0600) on first use."""
     if path.exists():
-        return _checked_secret(path.read_text().strip())
+        return _checked_secret(path.read_text().strip(), f"the JWT secret kept in {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
     try:
         with open(path, "x", opener=_private_opener) as f:
             f.write(secret + "\n")
     except FileExistsError:  # another process created it first: use theirs
-        return _checked_secret(path.read_text().strip())
+        return _checked_secret(path.read_text().strip(), f"the JWT secret kept in {path}")
     return secret

@@ -1,11 +1,15 @@
 """The README's SDK script, as it is written there, takes an offer to completed against a real
-server with the demo accounts, and Ctrl-C ends the shift."""
+server with the demo accounts (found through DISPATCHWIRE_URL), and each stop signal ends the
+shift and the script with one line."""
 
 import asyncio
+import os
 import re
 import signal
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.client.conftest import Account, Server, call
 
@@ -22,16 +26,18 @@ def readme_script() -> str:
     return found.group(1)
 
 
-async def test_the_readme_script_accepts_and_completes_an_offer(shared_server: Server,
-                                                                tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=lambda s: s.name)
+async def test_the_readme_script_accepts_and_completes_an_offer(
+        shared_server: Server, tmp_path: Path, stop: signal.Signals) -> None:
     script = readme_script()
-    assert len(script.strip().splitlines()) <= 22  # short enough to read at a glance
+    assert len(script.strip().splitlines()) <= 24  # short enough to read at a glance
     server = shared_server
     path = tmp_path / "master.py"
-    path.write_text(script.replace("http://127.0.0.1:3000", server.url))  # only the address
+    path.write_text(script)
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(path), stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
+        stderr=asyncio.subprocess.STDOUT, env={**os.environ, "DISPATCHWIRE_URL": server.url})
     stdout = process.stdout
     assert stdout is not None
     lines: list[str] = []
@@ -48,12 +54,14 @@ async def test_the_readme_script_accepts_and_completes_an_offer(shared_server: S
             "applianceType": "washing_machine", "problem": "Drum does not spin",
             "address": "12 Baker St"})
         await asyncio.wait_for(read_until(f"order {order['id']} completed"), 15)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         assert await asyncio.wait_for(process.wait(), 15) == 0, "".join(lines)
+        rest = (await stdout.read()).decode()
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
+    assert rest.splitlines() == [f"stopped by {stop.name}: shift ended"], rest
     output = "".join(lines)
     assert "12 Baker St" in output and "Drum does not spin" in output
     assert "+1 555 0199" in output  # the demo client's phone, seen after accepting

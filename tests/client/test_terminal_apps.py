@@ -122,4 +122,7 @@ async def test_watch_prints_a_resumed_event_log(make_server: Any, tmp_path: Path
     types = [f["type"] for f in frames() if "eventId" in f]
     assert types == ["new_assignment", "order_status_update", "order_status_update"]
     assert [f["type"] for f in frames()].count("auth_success") == 2
-    assert "# reconnecting" in (tmp_path / "err.log").read_text()
+    notes = (tmp_path / "err.log").read_text().splitlines()
+    assert "# reconnecting" in notes
+    assert notes.count("# connected") == 2, notes  # at the start and after the restart, once
+    assert notes[-1] == "# closed", notes  # SIGTERM: one line

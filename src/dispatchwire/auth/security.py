@@ -3,7 +3,9 @@
 import asyncio
 import time
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
@@ -44,12 +46,16 @@ class Tokens:
     since every request and socket shows its token again and PyJWT takes ~30 µs to decode one.
     The expiry is still checked at every use. Only tokens that passed the check are kept, keyed
     by their whole text: a token altered in any byte is checked anew.
+
+    Tokens are signed with `secret`; those signed with one of `previous_secrets` (a rotation
+    under way) are accepted too, until they expire.
     """
 
     CACHED = 16_384
 
-    def __init__(self, *, secret: str, ttl_s: int) -> None:
+    def __init__(self, *, secret: str, ttl_s: int, previous_secrets: Sequence[str] = ()) -> None:
         self._secret = secret
+        self._accepted = (secret, *previous_secrets)
         self._ttl = timedelta(seconds=ttl_s)
         self._checked: dict[str, tuple[int, float]] = {}  # token -> (user id, expiry)
 
@@ -74,8 +80,7 @@ class Tokens:
 
     def _decode(self, token: str) -> tuple[int, float]:
         try:
-            claims = jwt.decode(token, self._secret, algorithms=[ALGORITHM],
-                                options={"require": ["exp", "sub"]})
+            claims = self._verified_claims(token)
             user_id, expires_at = int(claims["sub"]), float(claims["exp"])
         except jwt.ExpiredSignatureError:
             raise Unauthorized("token has expired: log in again") from None
@@ -87,6 +92,20 @@ class Tokens:
             del self._checked[next(iter(self._checked))]  # the oldest kept
         self._checked[token] = (user_id, expires_at)
         return user_id, expires_at
+
+    def _verified_claims(self, token: str) -> dict[str, Any]:
+        """The claims of a token signed with any accepted secret, the current one first."""
+        for secret in self._accepted[:-1]:
+            try:
+                return self._claims(token, secret)
+            except jwt.InvalidSignatureError:
+                continue  # perhaps signed with an older secret
+        return self._claims(token, self._accepted[-1])
+
+    @staticmethod
+    def _claims(token: str, secret: str) -> dict[str, Any]:
+        return jwt.decode(token, secret, algorithms=[ALGORITHM],
+                          options={"require": ["exp", "sub"]})
 
 
 class KnownUsers:

@@ -2,7 +2,9 @@
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -10,10 +12,11 @@ from dispatchwire.actors import Actor, Role
 from dispatchwire.auth.models import User
 from dispatchwire.auth.schemas import RegisterIn, TokenOut, UserOut
 from dispatchwire.context import Context
-from dispatchwire.errors import Conflict, Forbidden, Unauthorized
+from dispatchwire.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from dispatchwire.store import UnitOfWork
 
-__all__ = ["authenticate", "create_user", "login", "me", "register", "token_out"]
+__all__ = ["authenticate", "create_user", "login", "me", "register", "set_password",
+           "token_out"]
 
 log = logging.getLogger(__name__)
 
@@ -109,3 +112,23 @@ def token_out(ctx: Context, user: User, *, master_id: int | None) -> TokenOut:
 def _user_out(user: User, master_id: int | None) -> UserOut:
     return UserOut(id=user.id, email=user.email, name=user.name, phone=user.phone,
                    role=user.role, master_id=master_id, created_at=user.created_at)
+
+
+# The rule registration applies, so that no reset makes a weaker password than a sign-up may.
+_PASSWORD = TypeAdapter(Annotated[str, *RegisterIn.model_fields["password"].metadata])
+
+
+async def set_password(ctx: Context, *, email: str, password: str) -> User:
+    """Give the user with `email` a new password; NotFound if there is none."""
+    try:
+        _PASSWORD.validate_python(password)
+    except ValidationError as exc:
+        raise InvalidInput(f"password: {exc.errors()[0]['msg']}") from None
+    password_hash = await ctx.passwords.hash(password)
+    async with ctx.db.transaction() as uow:
+        user = await uow.orm_session().scalar(select(User).where(User.email == email.lower()))
+        if user is None:
+            raise NotFound(f"no user has the email {email}")
+        user.password_hash = password_hash
+    log.info("user %s was given a new password by an operator", user.id)
+    return user

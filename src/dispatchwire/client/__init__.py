@@ -38,6 +38,9 @@ Events: `NewOffer`, `OfferExpired`, `StatusUpdate`, as async iterators (`events(
 Events that arrive before anything listens are kept for the first listener. Never block an
 iterator's loop for long: slow work belongs in a task.
 
+`run_until_stopped(main())` runs an application until it ends or the process gets SIGINT,
+SIGTERM or SIGHUP; a signal cancels it, so that `async with` ends the shift on the way out.
+
 Errors are drawn in `dispatchwire.client._errors` (`ClientError` and below). The full guide
 is `docs/client.md`.
 """
@@ -66,6 +69,7 @@ from dispatchwire.client._models import (
 )
 from dispatchwire.client._options import Options
 from dispatchwire.client._roles import AdminClient, CustomerClient, MasterClient
+from dispatchwire.client._run import run_until_stopped
 from dispatchwire.client._state import Observable, State
 from dispatchwire.client._tokens import TokenProvider
 
@@ -95,4 +99,5 @@ __all__ = [
     "TokenProvider",
     "Unreachable",
     "User",
+    "run_until_stopped",
 ]

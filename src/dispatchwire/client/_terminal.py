@@ -39,7 +39,10 @@ def keys(on_key: Callable[[str], None]) -> Iterator[None]:
     loop = asyncio.get_running_loop()
 
     def readable() -> None:
-        data = os.read(fd, 64)
+        try:
+            data = os.read(fd, 64)
+        except OSError:  # EIO: the terminal hung up
+            data = b""
         if not data:
             loop.remove_reader(fd)
             return
@@ -54,4 +57,5 @@ def keys(on_key: Callable[[str], None]) -> Iterator[None]:
     finally:
         loop.remove_reader(fd)
         if saved is not None:
-            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+            with contextlib.suppress(termios.error, OSError):  # a terminal that hung up
+                termios.tcsetattr(fd, termios.TCSADRAIN, saved)

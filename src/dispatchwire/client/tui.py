@@ -10,7 +10,6 @@ accept and `d` decline the selected offer (arrows move the selection), `p` start
 import asyncio
 import contextlib
 import dataclasses
-import signal
 from collections import deque
 from collections.abc import Coroutine
 from typing import Any
@@ -25,6 +24,7 @@ from dispatchwire.client._i18n import Messages
 from dispatchwire.client._models import Event, NewOffer, Offer, OfferExpired, Order
 from dispatchwire.client._options import Options
 from dispatchwire.client._roles import MasterClient
+from dispatchwire.client._run import STOP_SIGNALS
 from dispatchwire.client._state import State
 from dispatchwire.client._terminal import KEY_DOWN, KEY_UP, keys
 
@@ -216,20 +216,23 @@ async def run_master(url: str, *, email: str, password: str, options: Options | 
     console = console or Console()
     messages = Messages(lang)
     sdk = MasterClient(url, email=email, password=password, options=options)
+    app = MasterApp(sdk, messages)
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:  # SIGHUP: the terminal closed; the shift ends all the same
+        loop.add_signal_handler(signum, app.quit.set)
     try:
         await sdk.start()
     except ClientError as exc:
         console.print(Text(messages("failed", error=str(exc)), "red"))
         return 1
-    app = MasterApp(sdk, messages)
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, app.quit.set)
     try:
         await app.run(console)
+    except OSError:  # the terminal is gone (a hang-up): nothing left to draw on
+        pass
     finally:
         await sdk.close()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
-    console.print(messages("shiftEnded" if sdk.options.manage_shift else "bye"))
+    with contextlib.suppress(OSError):
+        console.print(messages("shiftEnded" if sdk.options.manage_shift else "bye"))
     return 0 if sdk.error is None else 1

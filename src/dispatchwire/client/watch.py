@@ -8,7 +8,6 @@ printed twice or missed. Connection changes go to standard error as `# ...` line
 
 import asyncio
 import json
-import signal
 import sys
 from typing import Any, TextIO
 
@@ -16,6 +15,7 @@ from dispatchwire.client._client import Client
 from dispatchwire.client._errors import ClientError
 from dispatchwire.client._link import Attempt
 from dispatchwire.client._options import Options
+from dispatchwire.client._run import STOP_SIGNALS
 from dispatchwire.client._state import State
 
 __all__ = ["run_watch"]
@@ -43,17 +43,19 @@ async def run_watch(url: str, *, email: str | None = None, password: str | None 
     client = Client(url, email=email, password=password, token=token,
                     last_event_id=last_event_id, options=options, on_frame=frame,
                     on_attempt=attempt)
-    client.state.subscribe(state)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop.set)
     try:
         await client.start()
     except ClientError as exc:
         err.write(f"dispatchwire watch: {exc}\n")
         return 1
+    # Subscribed only now, with the state the start reached printed once: subscribing before
+    # the start printed `# connected` twice.
+    client.state.subscribe(state)
     state(client.state.value)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     waits = [loop.create_task(client.state.wait_for(State.CLOSED)),
              loop.create_task(stop.wait())]
     await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)

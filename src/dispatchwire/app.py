@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from dispatchwire import __version__
 from dispatchwire.admin.views import router as admin_router
@@ -20,7 +21,9 @@ from dispatchwire.dispatch.views import router as dispatch_router
 from dispatchwire.errors import DomainError, log_refusal
 from dispatchwire.gateway.hub import Hub
 from dispatchwire.health import router as health_router
+from dispatchwire.http_errors import JsonErrors, http_error, internal_error
 from dispatchwire.masters.views import router as masters_router
+from dispatchwire.openapi_errors import declare_errors
 from dispatchwire.orders.fastlane import OrderFastLane
 from dispatchwire.orders.views import router as orders_router
 from dispatchwire.settings import Settings
@@ -62,16 +65,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="dispatchwire", version=__version__, lifespan=lifespan,
                   description="Real-time dispatch for field-service companies.",
-                  max_body_size=MAX_BODY_BYTES,
                   # No OpenTelemetry here (metrics are Prometheus'): without this, FastAPI
                   # looks for its providers on every request (~15 µs).
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.add_middleware(OrderFastLane)
+    # Outermost: the body limit and database outages, in JSON, for the fast lane too.
+    app.add_middleware(JsonErrors, max_body_bytes=MAX_BODY_BYTES)
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, internal_error)
     for router in (auth_router, masters_router, orders_router, dispatch_router, admin_router,
                    health_router, web_router):
         app.include_router(router)
+    declare_errors(app)
     return app
 
 

@@ -34,6 +34,7 @@ from dispatchwire.gateway.admission import Admission, AdmittedHttpProtocol
 from dispatchwire.gateway.connection import Connection
 from dispatchwire.gateway.timers import later
 from dispatchwire.gateway.ws import PATH, Session
+from dispatchwire.http_errors import json_refusal
 from dispatchwire.settings import Settings
 
 __all__ = ["MAX_MESSAGE_BYTES", "GatewayProtocol", "uvicorn_config"]
@@ -158,6 +159,8 @@ class GatewayProtocol(asyncio.Protocol):
             response = self.ws.reject(404, "Not Found\n")
         elif response.status_code == 101 and (ctx is None or hub is None):
             response = self.ws.reject(503, "Starting up: try again shortly\n")
+        if response.status_code != 101:
+            response = json_refusal(response)
         self.ws.send_response(response)
         if response.status_code != 101:
             self._flush()

@@ -1,0 +1,148 @@
+"""Every error the HTTP side writes is JSON, `{"detail": ...}`, with the right status.
+
+FastAPI answers its own refusals (unknown path 404, wrong method 405, a body that does not
+validate 422) in JSON. What it and the layers under it would write otherwise, and what this
+module does instead:
+
+- a body over the limit: Starlette's limit writes `Content Too Large` as text. `JsonErrors`
+  keeps the limit itself and answers 413 in JSON, on every route, the fast lane's included;
+- the database out of reach (PostgreSQL down or restarting, SQLite's disk full): a 500 with
+  a trace in the log. `JsonErrors` answers 503 with `Retry-After` (see `outage`);
+- anything unexpected: Starlette's text 500. `internal_error` answers JSON, without the
+  trace (it stays in the log);
+- a request the HTTP parser refuses: uvicorn's text 400 (`raw_response` serves
+  `gateway.admission`); a refused WebSocket handshake: websockets' text (`json_refusal`
+  serves `gateway.server`).
+"""
+
+from collections.abc import Iterable
+from typing import cast
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from websockets.http11 import Response as HandshakeResponse
+
+from dispatchwire.errors import DomainError, log_refusal
+from dispatchwire.outage import as_unavailable
+
+__all__ = ["BodyTooLarge", "JsonErrors", "http_error", "internal_error", "json_refusal",
+           "raw_response"]
+
+_JSON = (b"content-type", b"application/json")
+
+
+class BodyTooLarge(HTTPException):
+    """The request's body is over the limit. An HTTPException, so that FastAPI, reading a
+    body for a route, passes it on as it is rather than as "error parsing the body"."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is over the limit of {limit} bytes")
+
+
+class JsonErrors:
+    """ASGI middleware around the whole app: the body limit, and database outages as 503."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_body_bytes
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:  # refused before reading any of it
+            await _answer(scope, send, BodyTooLarge(limit))
+            return
+        received = 0
+        started = False
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, watched)
+        except Exception as exc:
+            refusal = exc if isinstance(exc, BodyTooLarge) else as_unavailable(exc)
+            if refusal is None or started:
+                raise
+            await _answer(scope, send, refusal)
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    """FastAPI's and Starlette's own refusals (404, 405, 413, ...), JSON and logged."""
+    status, detail = exc.status_code, cast(object, exc.detail)
+    if status == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI's 400 for a body that is not UTF-8: a 422 naming the body, like any other
+        # body that is not JSON.
+        status, detail = 422, [{"loc": ["body"], "msg": "the body is not UTF-8 JSON",
+                                "type": "json_invalid"}]
+    log_refusal(request.method, request.url.path, status, detail)
+    return Response(orjson.dumps({"detail": detail}), status_code=status,
+                    headers=exc.headers, media_type="application/json")
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """A bug: 500 in JSON; the trace goes to the log (the server logs it), never to the client."""
+    return Response(orjson.dumps({"detail": "internal server error"}), status_code=500,
+                    media_type="application/json")
+
+
+async def _answer(scope: Scope, send: Send, exc: HTTPException | DomainError) -> None:
+    status, detail, headers = ((exc.status_code, exc.detail, exc.headers or {})
+                               if isinstance(exc, HTTPException)
+                               else (exc.status, exc.message, exc.headers))
+    log_refusal(scope["method"], scope["path"], status, detail)
+    body = orjson.dumps({"detail": detail})
+    raw = [(b"content-length", str(len(body)).encode()), _JSON]
+    raw += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def raw_response(status: int, reason: str, detail: str,
+                 headers: Iterable[tuple[bytes, bytes]] = ()) -> bytes:
+    """A whole HTTP/1.1 response that closes the connection, for the protocol layer."""
+    body = orjson.dumps({"detail": detail})
+    lines = [f"HTTP/1.1 {status} {reason}".encode(), *(n + b": " + v for n, v in headers),
+             b"content-type: application/json", b"content-length: " + str(len(body)).encode(),
+             b"connection: close"]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def json_refusal(response: HandshakeResponse) -> HandshakeResponse:
+    """A refused WebSocket handshake's answer with its text as a JSON `detail`."""
+    detail = response.body.decode(errors="replace").strip() or response.reason_phrase
+    body = orjson.dumps({"detail": detail})
+    headers = response.headers.copy()
+    for name in ("Content-Type", "Content-Length"):
+        if name in headers:
+            del headers[name]
+    headers["Content-Type"] = "application/json"
+    headers["Content-Length"] = str(len(body))
+    return HandshakeResponse(response.status_code, response.reason_phrase, headers, body)

@@ -15,10 +15,13 @@ module does instead:
   serves `gateway.server`).
 """
 
+import logging
+import time
 from collections.abc import Iterable
 from typing import cast
 
 import orjson
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,7 +34,10 @@ from dispatchwire.outage import as_unavailable
 __all__ = ["BodyTooLarge", "JsonErrors", "http_error", "internal_error", "json_refusal",
            "raw_response"]
 
+log = logging.getLogger(__name__)
+
 _JSON = (b"content-type", b"application/json")
+OUTAGE_LOG_EVERY_S = 5.0  # one warning per this long while the database stays away
 
 
 class BodyTooLarge(HTTPException):
@@ -48,6 +54,8 @@ class JsonErrors:
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self._warned_at = -OUTAGE_LOG_EVERY_S
+        self._unwarned = 0  # outage refusals since the last warning
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,7 +89,22 @@ class JsonErrors:
             refusal = exc if isinstance(exc, BodyTooLarge) else as_unavailable(exc)
             if refusal is None or started:
                 raise
+            if refusal is not exc:
+                self._warn(exc)
             await _answer(scope, send, refusal)
+
+    def _warn(self, exc: Exception) -> None:
+        """A line naming the database's error, at most every few seconds of an outage."""
+        now = time.monotonic()
+        if now - self._warned_at < OUTAGE_LOG_EVERY_S:
+            self._unwarned += 1
+            return
+        cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        log.warning("the database is unavailable (%s: %s): requests that need it are answered "
+                    "503%s", type(cause).__name__, str(cause)[:200].replace("\n", " "),
+                    f" ({self._unwarned} more since the last such line)" if self._unwarned
+                    else "")
+        self._warned_at, self._unwarned = now, 0
 
 
 async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -19,6 +19,7 @@ from dispatchwire.context import Context
 from dispatchwire.db import StoredEvent, retry_transient
 from dispatchwire.dispatch.models import Assignment
 from dispatchwire.dispatch.offers import redispatch, withdraw_offers
+from dispatchwire.outage import as_unavailable
 
 __all__ = ["expire_due_offers", "run_expiry_loop", "seconds_until_next_deadline",
            "wake_on_offers"]
@@ -76,7 +77,11 @@ async def run_expiry_loop(ctx: Context) -> None:
             delay = await seconds_until_next_deadline(ctx)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("expiry loop failed; retrying in 1 s")
+        except Exception as exc:
+            if as_unavailable(exc) is None:
+                log.exception("expiry loop failed; retrying in 1 s")
+            else:  # an outage, not a bug: one line, no trace
+                log.warning("expiry loop: the database is unavailable (%s); retrying in 1 s",
+                            type(exc).__name__)
             delay = 1.0
         await ctx.alarm.sleep(delay)

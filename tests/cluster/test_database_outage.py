@@ -11,7 +11,6 @@ taken expired exactly once: the expiry loop carried on.
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import pytest
 
 from tests.cluster.support import Cluster, User, UserApp, replay
 from tests.cluster.test_faults import TIMEOUT_S, Workload, _check_app
-from tests.conftest import wait_for
+from tests.conftest import fresh_database, wait_for
 from tests.pg import PostgresServer
 from tests.redis import RedisServer
 
@@ -33,21 +32,10 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture
-async def own_pg() -> AsyncIterator[PostgresServer]:
-    """A PostgreSQL of this test's own: the suite's shared one must not go down."""
-    server = await asyncio.to_thread(PostgresServer.start)
-    try:
-        yield server
-    finally:
-        await asyncio.to_thread(server.stop)
-
-
-@pytest.fixture
-async def two_nodes(own_pg: PostgresServer, tmp_path: Path) -> AsyncIterator[Cluster]:
-    name = f"o{uuid.uuid4().hex[:8]}"
-    own_pg.sql(f"CREATE DATABASE {name}")
+async def two_nodes(breakable_pg: PostgresServer, tmp_path: Path) -> AsyncIterator[Cluster]:
     redis = RedisServer().start()
-    cluster = Cluster(database_url=own_pg.url(name), redis=redis, tmp_path=tmp_path, nodes=2,
+    cluster = Cluster(database_url=await fresh_database(breakable_pg), redis=redis,
+                      tmp_path=tmp_path, nodes=2,
                       env={"DISPATCHWIRE_ASSIGNMENT_TIMEOUT_S": str(TIMEOUT_S),
                            "DISPATCHWIRE_EXPIRY_MAX_SLEEP_S": "2"})
     try:
@@ -81,7 +69,7 @@ async def readiness(cluster: Cluster) -> list[httpx.Response]:
 
 
 async def test_postgresql_stopped_under_load_is_503_then_loses_nothing(
-        two_nodes: Cluster, own_pg: PostgresServer) -> None:
+        two_nodes: Cluster, breakable_pg: PostgresServer) -> None:
     cluster = two_nodes
     admin = await cluster.admin()
     workload = PatientWorkload(cluster, seed=11)
@@ -99,13 +87,15 @@ async def test_postgresql_stopped_under_load_is_503_then_loses_nothing(
 
     placing = asyncio.create_task(place_orders())
     await asyncio.sleep(1.0)
-    await asyncio.to_thread(own_pg.shut_down)
-    down_at = time.monotonic()
-    await asyncio.sleep(1.0)
-    not_ready = await readiness(cluster)
-    await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))
-    during = len(workload.answers)
-    await asyncio.to_thread(own_pg.start_again)
+    await asyncio.to_thread(breakable_pg.shut_down)
+    try:
+        down_at = time.monotonic()
+        await asyncio.sleep(1.0)
+        not_ready = await readiness(cluster)
+        await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))
+        during = len(workload.answers)
+    finally:
+        await asyncio.to_thread(breakable_pg.start_again)
 
     await placing
     await wait_for(lambda: _all_completed(workload, admin), within=60, interval=0.3)

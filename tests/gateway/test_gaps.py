@@ -96,7 +96,9 @@ async def test_a_failed_read_of_stored_events_closes_the_socket_for_a_resume(
         await emit_cancelled(api, client, order["id"])
         async with live.socket() as ws:
             await ws.auth(client)  # who the client is, read now: the resume below must read
-            await asyncio.to_thread(breakable_pg.shut_down)  # the stored events, and cannot
+            await ws.send({"type": "ping"})  # the stored events, and cannot; and the pong
+            assert (await ws.recv())["type"] == "pong"  # says this socket's reads are done
+            await asyncio.to_thread(breakable_pg.shut_down)
             try:
                 async with live.socket() as resuming:
                     await resuming.send({"type": "auth", "token": client.token,

@@ -143,7 +143,7 @@ async def test_the_loop_sleeps_until_the_next_deadline(database_url: str) -> Non
         await api.order(client)
         [offer] = await api.pending(master)
         remaining = await seconds_until_next_deadline(ctx)
-        assert 0.7 < remaining <= 1.0 + WAKE_MARGIN_S
+        assert 0.2 < remaining <= 1.0 + WAKE_MARGIN_S  # the deadline, not the cap (loosely)
 
         async def expired() -> Any:
             found = await get_assignment(api, offer["id"])

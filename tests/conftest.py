@@ -30,6 +30,22 @@ def pg_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
+def breakable_pg() -> Iterator[PostgresServer]:
+    """A PostgreSQL that tests stop and start again (`shut_down`, `kill`, `start_again`): the
+    shared one stays up for everyone else. A test that stops it starts it again."""
+    server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
+async def fresh_database(server: PostgresServer) -> str:
+    """A new, empty database on `server`; its URL."""
+    name = f"b{next(_names)}"
+    await asyncio.to_thread(server.sql, f"CREATE DATABASE {name}")
+    return server.url(name)
+
+
+@pytest.fixture(scope="session")
 def pg_template(pg_server: PostgresServer) -> str:
     """A migrated database that each test's database is copied from."""
     pg_server.sql("CREATE DATABASE dw_template")

@@ -59,11 +59,15 @@ class PostgresServer:
             shutil.chown(root, user=run_as)
         server._run("initdb", "-D", str(root / "data"), "-U", "postgres", "--auth=trust",
                     "-E", "UTF8", "--no-sync", "--no-instructions")
-        options = (f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
-        server._run("pg_ctl", "-D", str(root / "data"), "-l", str(root / "log"), "-o", options,
-                    "-w", "-t", "60", "start")
+        server.start_again()
         return server
+
+    def start_again(self) -> None:
+        """Start the server on its data folder and port (first, or after `kill`/`shut_down`)."""
+        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "log"),
+                  "-o", options, "-w", "-t", "60", "start")
 
     def stop(self) -> None:
         try:
@@ -74,6 +78,11 @@ class PostgresServer:
     def kill(self) -> None:
         """Stop at once, like a crash."""
         self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop")
+
+    def shut_down(self) -> None:
+        """Stop as an operator does (`pg_ctl stop`, fast mode): open sessions are ended, their
+        transactions rolled back, and new connections refused until `start_again`."""
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
 
     def sql(self, statement: str) -> None:
         """Run one statement as the superuser, through psql."""

@@ -1,10 +1,14 @@
 """Liveness, readiness, metrics and the API's own documentation."""
 
+import asyncio
 import re
+import time
+from pathlib import Path
 
-import pytest
-
-from tests.conftest import Api
+from dispatchwire.health import CHECK_TIMEOUT_S
+from tests.conftest import Api, fresh_database, make_settings, running_app, wait_for
+from tests.pg import PostgresServer
+from tests.redis import RedisServer
 
 CONTRACT_PATHS = {
     "/api/auth/register": {"post"},
@@ -48,16 +52,49 @@ async def test_ready_checks_the_database_and_broker(api: Api) -> None:
     assert data["status"] == "ready"
 
 
-async def test_ready_is_503_when_the_database_is_gone(api: Api,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    async def broken() -> None:
-        raise ConnectionError("database down")
+async def test_ready_is_503_when_the_database_is_gone(breakable_pg: PostgresServer) -> None:
+    """PostgreSQL really stopped, not a ping replaced: /ready tells, within its bound."""
+    async with running_app(make_settings(await fresh_database(breakable_pg))) as api:
+        await asyncio.to_thread(breakable_pg.shut_down)
+        try:
+            started = time.monotonic()
+            response = await api.client.get("/ready")
+            took = time.monotonic() - started
+        finally:
+            await asyncio.to_thread(breakable_pg.start_again)
+        assert response.status_code == 503
+        assert response.json()["database"] != "ok"
+        assert response.json()["broker"] == "ok"
+        assert response.json()["detail"] == "unreachable: database"
+        assert took < CHECK_TIMEOUT_S + 2
+        await wait_for(lambda: _ready(api), within=10)
 
-    monkeypatch.setattr(api.ctx.db, "ping", broken)
-    response = await api.client.get("/ready")
-    assert response.status_code == 503
-    assert response.json()["database"] != "ok"
-    assert response.json()["broker"] == "ok"
+
+async def test_ready_is_503_while_redis_is_down_and_200_once_it_is_back(
+        tmp_path: Path) -> None:
+    redis = RedisServer().start()
+    settings = make_settings(f"sqlite:///{tmp_path / 'db.sqlite'}", broker_url=redis.url)
+    try:
+        async with running_app(settings) as api:
+            assert (await api.client.get("/ready")).status_code == 200
+            redis.kill()
+            started = time.monotonic()
+            response = await api.client.get("/ready")
+            took = time.monotonic() - started
+            assert response.status_code == 503, response.text
+            assert response.json()["broker"] != "ok"
+            assert response.json()["database"] == "ok"
+            assert response.json()["detail"] == "unreachable: broker"
+            assert took < CHECK_TIMEOUT_S + 2
+            assert (await api.client.get("/health")).status_code == 200  # alive all the same
+            redis.start()
+            await wait_for(lambda: _ready(api), within=10)
+    finally:
+        redis.stop()
+
+
+async def _ready(api: Api) -> bool:
+    return (await api.client.get("/ready")).status_code == 200
 
 
 async def test_metrics_are_prometheus_text_that_counts_orders(api: Api) -> None:

@@ -1,16 +1,22 @@
 """The migrations build exactly the schema the models describe, on both databases, and move
 the data they must."""
 
+import asyncio
+import os
+import sys
 from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from dispatchwire.models import Base
 from dispatchwire.store.migrate import alembic_config, upgrade
+from tests.conftest import fresh_database
+from tests.pg import PostgresServer
 
 
 async def test_migrated_schema_matches_the_models(database_url: str) -> None:
@@ -53,3 +59,32 @@ async def test_0003_clears_idle_since_of_the_masters_on_a_job(tmp_path: Path) ->
     finally:
         await engine.dispose()
     assert [(id_, idle is None) for id_, idle in rows] == [(1, True), (2, False)]
+
+
+async def test_several_processes_migrating_one_postgresql_at_once_take_turns(
+        pg_server: PostgresServer) -> None:
+    """Four real processes start on one empty database together: one migrates, the others wait
+    for it (the advisory lock) and find the schema done; none fails, nothing is made twice."""
+    url = await fresh_database(pg_server)
+    env = {**os.environ, "DISPATCHWIRE_DATABASE_URL": url, "DISPATCHWIRE_JWT_SECRET": "m" * 48,
+           "DISPATCHWIRE_ARGON2_TIME_COST": "1", "DISPATCHWIRE_ARGON2_MEMORY_KIB": "1024"}
+    processes = [await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dispatchwire", "create-admin", "--email", f"admin{n}@example.com",
+        "--password", "correct horse battery", env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE) for n in range(4)]
+    results = await asyncio.gather(*(p.communicate() for p in processes))
+    for process, (_, stderr) in zip(processes, results, strict=True):
+        assert process.returncode == 0, stderr.decode()[-2000:]
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+            admins = await conn.scalar(text("SELECT count(*) FROM users WHERE role = 'admin'"))
+            differences = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata))
+    finally:
+        await engine.dispose()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert versions == [(head,)]
+    assert admins == 4
+    assert differences == []

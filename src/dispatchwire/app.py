@@ -34,6 +34,8 @@ from dispatchwire.gateway.server import mount_gateway
 from dispatchwire.health import router as health_router
 from dispatchwire.http.errors import install_error_handlers
 from dispatchwire.http.fastlane import FastLane, lane_routes
+from dispatchwire.http.json_errors import JsonErrors
+from dispatchwire.http.openapi import declare_errors
 from dispatchwire.masters.service import count_on_shift_forever
 from dispatchwire.masters.views import router as masters_router
 from dispatchwire.orders import views as orders
@@ -83,7 +85,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="dispatchwire", version=__version__, lifespan=lifespan,
                   description="Real-time dispatch for field-service companies.",
                   docs_url=None, redoc_url=None,  # /docs from installed files: web/docs.py
-                  max_body_size=MAX_BODY_BYTES,
                   # No OpenTelemetry here (metrics are Prometheus'): without this, FastAPI
                   # looks for its providers on every request (~15 µs).
                   telemetry={"tracing": False, "metrics": False, "logs": False})
@@ -96,4 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # endpoints without FastAPI's per-request work (http/fastlane.py).
     app.add_middleware(FastLane, routes=lane_routes(orders.router, orders.create_order,
                                                     orders.change_status))
+    # Outermost: the body limit and database outages, in JSON, for the fast lane too.
+    app.add_middleware(JsonErrors, max_body_bytes=MAX_BODY_BYTES)
+    declare_errors(app)
     return app

@@ -1,5 +1,5 @@
-"""The `dispatchwire` command: `serve`, `settings`, `create-admin` and `set-password` (the
-server's), `master` and `watch` (clients of a running server, which need none of the server's
+"""The `dispatchwire` command: `serve`, `settings`, `create-admin`, `set-password` and `backup`
+(the server's), `master` and `watch` (clients of a running server, which need none of the server's
 settings).
 
 Settings come from DISPATCHWIRE_* variables, then an environment file (`--env-file`, or
@@ -62,8 +62,9 @@ def _run(args: argparse.Namespace) -> None:
         overrides["access_log"] = True
     try:
         settings = Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
-        settings.resolve_jwt_secret()  # fail before anything starts
-        settings.resolve_previous_jwt_secrets()
+        if args.handler is not _backup:  # a backup signs nothing
+            settings.resolve_jwt_secret()  # fail before anything starts
+            settings.resolve_previous_jwt_secrets()
         args.handler(settings, args)
     except ConfigurationError as exc:
         sys.exit(f"dispatchwire: {exc}")
@@ -103,6 +104,14 @@ def _parser() -> argparse.ArgumentParser:
     shown = commands.add_parser("settings", parents=[common],
                                 help="print the settings in effect, secrets masked")
     shown.set_defaults(handler=_settings)
+    backup = commands.add_parser(
+        "backup", parents=[common],
+        help="copy the SQLite database, consistently, while it serves",
+        description="Copy the SQLite database to FILE with SQLite's online backup API, while "
+                    "the server runs. For PostgreSQL use pg_dump or pg_basebackup.")
+    backup.add_argument("file", help="where to write the copy (replaced if it exists)")
+    backup.add_argument("--database-url", help="overrides DISPATCHWIRE_DATABASE_URL")
+    backup.set_defaults(handler=_backup)
     _add_account_commands(commands, common)
     _add_client_commands(commands, common)
     return parser
@@ -227,3 +236,17 @@ def _tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 3, 10)
+
+
+def _backup(settings: Settings, args: argparse.Namespace) -> None:
+    import sqlite3
+    from pathlib import Path
+
+    from dispatchwire.backup import backup
+
+    try:
+        done = backup(settings, target=Path(args.file))
+    except (OSError, sqlite3.Error) as exc:  # no such folder, a full disk, not a database
+        sys.exit(f"dispatchwire: backup to {args.file} failed: {exc}")
+    print(f"backed up {done.source} to {done.target}: {done.size} bytes, {done.orders} orders, "
+          "integrity check ok")

@@ -8,7 +8,8 @@
         ├── Forbidden            403: the caller's role may not do this
         ├── NotFound             404: absent, or not the caller's to see
         ├── Conflict             409: the current state forbids the move
-        └── TooManyRequests      429: slow down (e.g. repeated failed logins)
+        ├── TooManyRequests      429: slow down (e.g. repeated failed logins)
+        └── ServiceUnavailable   503: the database is out of reach for now (`Retry-After`)
 
 Messages name what was wrong and what was expected, and never echo secrets or tokens.
 """
@@ -27,6 +28,7 @@ __all__ = [
     "Forbidden",
     "InvalidInput",
     "NotFound",
+    "ServiceUnavailable",
     "TooManyRequests",
     "Unauthorized",
     "describe_invalid",
@@ -79,6 +81,13 @@ class Conflict(DomainError):
 
 class TooManyRequests(DomainError):
     status = 429
+
+
+class ServiceUnavailable(DomainError):
+    status = 503
+    # Long enough for a PostgreSQL restart or a failover; short enough that a client resumes
+    # soon after.
+    headers: ClassVar[Mapping[str, str]] = {"Retry-After": "5"}
 
 
 def describe_invalid(exc: ValidationError) -> str:

@@ -1,3 +1,5 @@
+import asyncio
+
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -5,6 +7,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from dispatchwire.deps import ContextDep
 
 router = APIRouter(tags=["health"])
+
+CHECK_TIMEOUT_S = 3.0  # a dependency that hangs is as unready as one that refuses
 
 
 @router.get("/health")
@@ -20,13 +24,18 @@ async def ready(ctx: ContextDep) -> JSONResponse:
     results: dict[str, str] = {}
     for name, check in checks.items():
         try:
-            await check()
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                await check()
             results[name] = "ok"
         except Exception as exc:
             results[name] = f"unreachable: {type(exc).__name__}"
-    ok = all(value == "ok" for value in results.values())
-    return JSONResponse({"status": "ready" if ok else "not ready", **results},
-                        status_code=status.HTTP_200_OK if ok else 503)
+    down = [name for name, value in results.items() if value != "ok"]
+    if not down:
+        return JSONResponse({"status": "ready", **results})
+    return JSONResponse({"status": "not ready", **results,
+                         "detail": f"unreachable: {', '.join(down)}"},
+                        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": "5"})
 
 
 @router.get("/metrics", response_class=Response)

@@ -147,7 +147,8 @@ async def test_redis_down_publish_is_prompt_and_local_listeners_still_hear(
         started = time.monotonic()
         for i in range(1, 101):
             await a.broker.publish([event(5, i)])
-        assert time.monotonic() - started < 0.5
+        # Less than one Redis timeout (2 s) for all of them: none waits for the dead server.
+        assert time.monotonic() - started < 1.5
         assert len(a.heard) == 100
         with pytest.raises(Exception):  # noqa: B017 - whatever the client raises, it raises
             await a.broker.ping()

@@ -149,10 +149,11 @@ async def test_an_offer_made_by_a_killed_node_expires_on_time_on_a_survivor(
     await wait_for(lambda: _true(len(app.frames) == 1), within=5)
     cluster.kill(2)  # it made the offer and was watching its deadline
     made = time.monotonic()
-    await wait_for(lambda: _true(len(app.frames) == 2), within=TIMEOUT_S + 5)
+    await wait_for(lambda: _true(len(app.frames) == 2), within=TIMEOUT_S + 8)
     assert app.frames[1]["type"] == "assignment_expired"
-    # Woken by the offer heard on the broker, not by the 30 s safety net.
-    assert time.monotonic() - made < TIMEOUT_S + 1.0
+    # Woken by the offer heard on the broker, not by the 30 s safety net (loose for a loaded
+    # 2-core machine).
+    assert time.monotonic() - made < TIMEOUT_S + 3.0
     await app.stop()
 
 

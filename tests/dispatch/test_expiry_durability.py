@@ -91,7 +91,7 @@ async def test_two_expiry_loops_expire_each_offer_exactly_once(shared_pg_url: st
 
 
 async def test_an_offer_made_before_a_restart_expires_after_it(database_url: str) -> None:
-    settings = make_settings(database_url, assignment_timeout_s=1.5)
+    settings = make_settings(database_url, assignment_timeout_s=3.0)
     loop = asyncio.get_running_loop()
     async with running_app(settings) as before:
         first = await before.master()
@@ -102,7 +102,7 @@ async def test_an_offer_made_before_a_restart_expires_after_it(database_url: str
         made = loop.time()
         holder, other = (first, second) if await before.pending(first) else (second, first)
     # The first process is gone before the deadline, and its timer with it.
-    assert loop.time() - made < 1.0, "set-up too slow: the offer ran out before the restart"
+    assert loop.time() - made < 2.5, "set-up too slow: the offer ran out before the restart"
 
     async with running_app(settings) as after:
         assert (await get_assignment(after, offer["id"])).status == "pending"
@@ -111,9 +111,9 @@ async def test_an_offer_made_before_a_restart_expires_after_it(database_url: str
             found = await get_assignment(after, offer["id"])
             return found if found.status == "expired" else None
 
-        gone = await wait_for(expired, within=3)
+        gone = await wait_for(expired, within=8)
         # The new process slept until the stored deadline (its default cap is 30 s).
-        assert loop.time() - made < 2.5
+        assert loop.time() - made < 3.0 + 3.0
         assert gone.resolved_at is not None and gone.resolved_at >= gone.expires_at
 
         async with after.ctx.db.read() as sql:
@@ -143,14 +143,15 @@ async def test_the_loop_sleeps_until_the_next_deadline(database_url: str) -> Non
         await api.order(client)
         [offer] = await api.pending(master)
         remaining = await seconds_until_next_deadline(ctx)
-        assert 0.7 < remaining <= 1.0 + WAKE_MARGIN_S
+        assert 0.2 < remaining <= 1.0 + WAKE_MARGIN_S  # the deadline, not the cap (loosely)
 
         async def expired() -> Any:
             found = await get_assignment(api, offer["id"])
             return found if found.status == "expired" else None
 
-        gone = await wait_for(expired, within=3, interval=0.01)
+        gone = await wait_for(expired, within=5, interval=0.01)
         took = loop.time() - made
-        assert took < 1.5, f"the offer expired {took:.2f} s after it was made"
+        # Woken at the deadline (1 s), not at the cap (60 s); loose for a loaded machine.
+        assert took < 3.0, f"the offer expired {took:.2f} s after it was made"
         assert gone.resolved_at >= gone.expires_at  # and not early
         assert await seconds_until_next_deadline(ctx) == 60

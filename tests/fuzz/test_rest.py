@@ -25,6 +25,8 @@ from tests.conftest import TEST_SECRET, Api
 from tests.fuzz.fuzzer import ROUTES, Fuzzer, World
 from tests.fuzz.invariants import Judge, stored_problems
 
+pytestmark = pytest.mark.timeout(600)  # thousands of requests
+
 SEED = int(os.environ.get("DISPATCHWIRE_FUZZ_SEED", "20240611"))
 REQUESTS_PER_ROUTE = 60
 BRAKE_WINDOW_S = 1.0  # the login brake forgets failures this fast here

@@ -20,6 +20,8 @@ from tests.conftest import TEST_SECRET, Person, make_settings
 from tests.gateway.conftest import FAST
 from tests.gateway.support import Live, WsClient, serving
 
+pytestmark = pytest.mark.timeout(600)  # thousands of requests
+
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_EVENT_ID = 2**63 - 1
 MAX_TOKEN_LENGTH = 8192

@@ -1,13 +1,16 @@
 """Delivery when the broker hands events over late or out of order: the database fills the gap."""
 
 import asyncio
+import contextlib
+from typing import Any
 
-import pytest
+from websockets.exceptions import ConnectionClosed
 
 from dispatchwire.events.types import StoredEvent
-from dispatchwire.gateway import hub as hub_module
-from tests.conftest import Api, Person
-from tests.gateway.support import Live
+from tests.conftest import Api, Person, fresh_database, make_settings, wait_for
+from tests.gateway.conftest import FAST
+from tests.gateway.support import Live, serving
+from tests.pg import PostgresServer
 
 
 async def emit_cancelled(api: Api, client: Person, order_id: int) -> None:
@@ -83,23 +86,37 @@ async def test_events_the_broker_never_delivered_are_read_from_the_database(live
 
 
 async def test_a_failed_read_of_stored_events_closes_the_socket_for_a_resume(
-        live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
-    api = live.api
-    client = await api.register("client")
-    order = await api.order(client)
-    await emit_cancelled(api, client, order["id"])
-
-    async def database_gone(*_args: object, **_kwargs: object) -> list[StoredEvent]:
-        raise ConnectionError("database unreachable")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(hub_module, "list_events", database_gone)
+        breakable_pg: PostgresServer) -> None:
+    """The database really gone as a socket resumes: closed (1011), not left open and silent;
+    once it is back the client resumes and gets everything."""
+    settings = make_settings(await fresh_database(breakable_pg), **FAST)
+    async with serving(settings) as live:
+        api = live.api
+        client = await api.register("client")
+        order = await api.order(client)
+        await emit_cancelled(api, client, order["id"])
         async with live.socket() as ws:
-            await ws.auth(client, lastEventId=0)
-            code, _ = await ws.closed()
-    assert code == 1011  # not left open and silent: the client reconnects and resumes
+            await ws.auth(client)  # who the client is, read now: the resume below must read
+            await ws.send({"type": "ping"})  # the stored events, and cannot; and the pong
+            assert (await ws.recv())["type"] == "pong"  # says this socket's reads are done
+            await asyncio.to_thread(breakable_pg.shut_down)
+            try:
+                async with live.socket() as resuming:
+                    await resuming.send({"type": "auth", "token": client.token,
+                                         "lastEventId": 0})
+                    code, _ = await resuming.closed()
+                await ws.send({"type": "ping"})  # the socket that needs no read stays open
+                assert (await ws.recv())["type"] == "pong"
+            finally:
+                await asyncio.to_thread(breakable_pg.start_again)
+        assert code == 1011  # not left open and silent: the client reconnects and resumes
 
-    async with live.socket() as ws:
-        await ws.auth(client, lastEventId=0)
-        replayed = await ws.recv()
-    assert replayed["eventId"] == 1
+        async def replayed() -> dict[str, Any] | None:
+            with contextlib.suppress(ConnectionClosed, TimeoutError):
+                async with live.socket() as again:
+                    await again.auth(client, lastEventId=0)
+                    return await again.recv()
+            return None  # the pool's connections are still coming back
+
+        first = await wait_for(replayed, within=10, interval=0.2)
+    assert first["eventId"] == 1

@@ -187,7 +187,7 @@ async def test_no_auth_in_time_gets_not_authenticated_then_close_4408(live: Live
         waited = time.monotonic() - opened
         code, _ = await ws.closed()
     assert code == 4408
-    assert 0.8 <= waited < 2.0
+    assert 0.8 <= waited < 3.5  # the 1 s deadline, on a loaded machine
 
 
 async def test_messages_before_auth_are_refused_but_the_socket_stays_open(live: Live) -> None:

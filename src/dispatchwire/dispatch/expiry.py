@@ -23,6 +23,7 @@ from dispatchwire.dispatch.offers import (
 )
 from dispatchwire.events.types import StoredEvent
 from dispatchwire.store import retry_transient
+from dispatchwire.store.outage import as_unavailable
 
 __all__ = ["end_undelivered_offers", "expire_due_offers", "run_expiry_loop",
            "seconds_until_next_deadline", "wake_on_offers"]
@@ -102,7 +103,11 @@ async def run_expiry_loop(ctx: Context) -> None:
             delay = await seconds_until_next_deadline(ctx)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("expiry loop failed; retrying in 1 s")
+        except Exception as exc:
+            if as_unavailable(exc) is None:
+                log.exception("expiry loop failed; retrying in 1 s")
+            else:  # an outage, not a bug: one line, no trace
+                log.warning("expiry loop: the database is unavailable (%s); retrying in 1 s",
+                            type(exc).__name__)
             delay = 1.0
         await ctx.alarm.sleep(delay)

@@ -33,6 +33,7 @@ from websockets.server import ServerProtocol
 from dispatchwire.gateway.connection import Connection
 from dispatchwire.gateway.timers import later
 from dispatchwire.gateway.ws import Session
+from dispatchwire.http.json_errors import json_refusal
 
 __all__ = ["MAX_MESSAGE_BYTES", "GatewayProtocol", "mount_gateway"]
 
@@ -187,6 +188,8 @@ class GatewayProtocol(asyncio.Protocol):
             response = self.ws.reject(404, "Not Found\n")
         elif response.status_code == 101 and (ctx is None or hub is None):
             response = self.ws.reject(503, "Starting up: try again shortly\n")
+        if response.status_code != 101:
+            response = json_refusal(response)
         self.ws.send_response(response)
         if response.status_code != 101:
             self._flush()

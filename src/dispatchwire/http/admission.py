@@ -11,7 +11,8 @@ costs a new connection one pass of the loop when nothing queues.
 Only a connection's first request waits: a keep-alive connection's later requests, and an
 upgraded socket's frames, are read as they come.
 
-The same protocol also sends each HTTP response's head together with its body (`OneWrite`).
+The same protocol also sends each HTTP response's head together with its body (`OneWrite`),
+and refuses a request its parser cannot read in JSON, like every other error.
 """
 
 import asyncio
@@ -22,6 +23,8 @@ from typing import Any
 
 from prometheus_client import Gauge
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from dispatchwire.http.json_errors import raw_response
 
 __all__ = ["ADMITTED_PER_PASS", "Admission", "AdmittedHttpProtocol", "OneWrite"]
 
@@ -93,6 +96,13 @@ class AdmittedHttpProtocol(HttpToolsProtocol):
         if self._responses is not None:
             self._responses.flush()  # a head with no body written (HEAD, 204, 304)
         super().on_response_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        """The parser refused the request: uvicorn's 400, in JSON rather than text."""
+        detail = "invalid HTTP request: the request line or headers could not be parsed"
+        self.transport.write(raw_response(400, "Bad Request", detail,
+                                          self.server_state.default_headers))
+        self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         if self._held is None:

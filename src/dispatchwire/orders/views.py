@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query, status
 from dispatchwire.deps import ContextDep, CurrentActor
 from dispatchwire.orders import service
 from dispatchwire.orders.schemas import OrderIn, OrderOut, OrderStatus, StatusIn
-from dispatchwire.schemas import IdPath
+from dispatchwire.schemas import MAX_ID, IdPath
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
@@ -20,7 +20,7 @@ async def create_order(ctx: ContextDep, actor: CurrentActor, data: OrderIn) -> O
 async def list_orders(ctx: ContextDep, actor: CurrentActor,
                       status: OrderStatus | None = None,
                       limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                      offset: Annotated[int, Query(ge=0)] = 0) -> list[OrderOut]:
+                      offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> list[OrderOut]:
     """The caller's orders, newest first: own (client), accepted jobs (master), all (admin)."""
     return await service.list_orders(ctx, actor=actor, status=status, limit=limit,
                                      offset=offset)

@@ -45,8 +45,12 @@ class Database:
 
     def _create_engine(self, url: str, *, echo: bool, immediate: bool) -> AsyncEngine:
         if not self.is_sqlite:
+            # Bounded waits, so that a request finds out in seconds that PostgreSQL is gone
+            # (and is answered 503) rather than hanging: asyncpg's connect timeout is 60 s,
+            # the pool's wait for a free connection 30 s.
             return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20,
-                                       pool_pre_ping=True)
+                                       pool_pre_ping=True, pool_timeout=5,
+                                       connect_args={"timeout": 3})
         url = make_url(url).set(drivername=sqlite_driver.DRIVER).render_as_string(False)
         # Connections live on the loop's thread and cost little; enough of them that a burst
         # of concurrent ORM reads finds one kept, rather than opening and closing extras.

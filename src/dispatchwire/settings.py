@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     push_allowed_hosts: str = ("fcm.googleapis.com,push.services.mozilla.com,"
                                "notify.windows.com,push.apple.com")
     push_timeout_s: float = Field(default=5.0, gt=0)
+    # The job after the offer: a master on a job shares his position at most once per
+    # interval; the first of each interval is kept and sent, later ones are dropped.
+    location_min_interval_s: float = Field(default=2.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -37,12 +37,17 @@ class Node:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         self.heard: list[StoredEvent] = []
+        self.transient: list[tuple[int, dict[str, Any]]] = []
         self.gaps = 0
         broker.add_listener(self.heard.append)
         broker.add_gap_listener(self._gap)
+        broker.add_transient_listener(self._transient)
 
     def _gap(self) -> None:
         self.gaps += 1
+
+    def _transient(self, user_id: int, message: dict[str, Any]) -> None:
+        self.transient.append((user_id, message))
 
     def ids(self) -> list[tuple[int, int]]:
         return [(e.user_id, e.event_id) for e in self.heard]
@@ -86,6 +91,28 @@ async def test_a_faulty_listener_does_not_starve_the_others(broker_url: str) -> 
         assert len(heard_after) == 1 and here.ids() == [(7, 1)]
 
 
+def position(n: int) -> dict[str, Any]:
+    return {"type": "master_location", "orderId": 1, "lat": 55.75 + n / 1000, "lon": 37.61,
+            "at": "2026-01-01T00:00:00.000Z"}
+
+
+async def test_local_transient_listeners_hear_a_message_before_send_returns(
+        broker_url: str) -> None:
+    async with node(broker_url) as here:
+        await here.broker.send_transient(7, position(1))
+        assert here.transient == [(7, position(1))]
+        assert here.heard == []  # not an event: the event listeners never see it
+
+
+async def test_a_faulty_transient_listener_does_not_starve_the_others(broker_url: str) -> None:
+    async with node(broker_url) as here:
+        here.broker.add_transient_listener(lambda _u, _m: 1 / 0)  # type: ignore[func-returns-value]
+        heard_after: list[int] = []
+        here.broker.add_transient_listener(lambda user_id, _m: heard_after.append(user_id))
+        await here.broker.send_transient(7, position(1))
+        assert heard_after == [7] and len(here.transient) == 1
+
+
 async def test_ping_answers(broker_url: str) -> None:
     async with node(broker_url) as here:
         await here.broker.ping()
@@ -114,6 +141,44 @@ async def test_events_reach_every_other_process_once_in_order(redis_server: Redi
         await asyncio.sleep(0.2)  # its own messages come back from Redis: they are skipped
         assert a.ids() == b.ids() == c.ids() == [(1, 1), (1, 2), (2, 1)]
         assert b.heard[0] == event(1, 1)  # payload, type and time survive the trip
+
+
+async def test_transient_messages_reach_every_other_process_once_in_order(
+        redis_server: RedisServer) -> None:
+    async with node(redis_server.url) as a, node(redis_server.url) as b, \
+            node(redis_server.url) as c:
+        for n in range(1, 4):
+            await a.broker.send_transient(5, position(n))
+        await a.broker.publish([event(5, 1)])  # events and transients share the way
+        await wait_for(lambda: _true(len(b.transient) == 3 and len(c.transient) == 3
+                                     and len(c.heard) == 1))
+        await asyncio.sleep(0.2)  # its own come back from Redis: they are skipped
+        expected = [(5, position(n)) for n in range(1, 4)]
+        assert a.transient == b.transient == c.transient == expected
+
+
+async def test_a_transient_lost_while_redis_is_down_is_no_gap_and_stays_lost(
+        redis_server: RedisServer) -> None:
+    async with node(redis_server.url) as a, node(redis_server.url) as b:
+        await a.broker.send_transient(5, position(1))
+        await wait_for(lambda: _true(len(b.transient) == 1))
+        redis_server.kill()
+        started = time.monotonic()
+        for n in range(2, 102):
+            await a.broker.send_transient(5, position(n))
+        assert time.monotonic() - started < 1.5  # none waits for the dead server
+        assert len(a.transient) == 101  # this process's listeners still hear them
+        await asyncio.sleep(0.3)
+        redis_server.start()
+        await wait_for(lambda: _true(b.gaps >= 2), within=10)  # b's own resubscription
+        gaps_after = b.gaps
+        await a.broker.send_transient(5, position(200))
+        await wait_for(lambda: _true((5, position(200)) in b.transient), within=10)
+        assert b.gaps == gaps_after  # a's lost transients announced no gap
+        # Nothing is replayed: b heard the first and whatever the queue still held when Redis
+        # came back (those not older than the stale limit), never one twice, in order.
+        numbers = [round((m["lat"] - 55.75) * 1000) for _u, m in b.transient]
+        assert numbers == sorted(set(numbers)) and numbers[0] == 1 and numbers[-1] == 200
 
 
 async def test_presence_is_shared_and_vanishes_with_its_ttl(redis_server: RedisServer) -> None:

@@ -6,10 +6,10 @@ asked for; a new one (NATS, say) is one more module and one more line here.
 
 from urllib.parse import urlsplit
 
-from dispatchwire.broker.base import Broker, GapListener, Listener
+from dispatchwire.broker.base import Broker, GapListener, Listener, TransientListener
 from dispatchwire.errors import ConfigurationError
 
-__all__ = ["Broker", "GapListener", "Listener", "broker_from_url"]
+__all__ = ["Broker", "GapListener", "Listener", "TransientListener", "broker_from_url"]
 
 
 def broker_from_url(url: str) -> Broker:

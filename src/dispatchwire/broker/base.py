@@ -5,17 +5,23 @@ that loses some (an outage, a full queue) only has to say so: it calls its gap l
 each process then reads what its sockets missed from the database. The same interface shares
 each process's presence (who holds a subscribed socket) with the others, as snapshots that
 vanish when their process stops refreshing them.
+
+Transient messages (a master's position for his client) are the exception to "stored first":
+they are never stored, carry no `eventId` and are never replayed. A broker hands them on once,
+best effort: one lost while the backend is away is simply gone (the next one replaces it), and
+its loss is no gap.
 """
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from dispatchwire.events.types import StoredEvent
 
-__all__ = ["Broker", "GapListener", "Listener"]
+__all__ = ["Broker", "GapListener", "Listener", "TransientListener"]
 
 Listener = Callable[[StoredEvent], None]
 GapListener = Callable[[], None]
+TransientListener = Callable[[int, dict[str, Any]], None]  # (user id, the frame)
 
 
 class Broker(Protocol):
@@ -35,6 +41,13 @@ class Broker(Protocol):
 
     def add_gap_listener(self, listener: GapListener) -> None:
         """Call `listener` whenever events of other processes may have been lost."""
+
+    async def send_transient(self, user_id: int, message: dict[str, Any]) -> None:
+        """Hand a frame that is not stored to every process's transient listeners, this one's
+        at once; once, best effort, never a gap when lost."""
+
+    def add_transient_listener(self, listener: TransientListener) -> None:
+        """Call `listener` with every transient message sent by any process."""
 
     async def share_presence(self, snapshot: Callable[[], bytes], *, ttl_s: float) -> None:
         """Publish `snapshot()`, this process's presence (taken only when there is someone to

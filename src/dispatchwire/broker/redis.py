@@ -6,6 +6,10 @@ request. Whatever cannot be sent is dropped (it is stored), and the next message
 through is preceded by a gap notice: every process then reads its sockets' missed events from
 the database. The receiving side does the same after it resubscribes, since Redis keeps
 nothing for a subscriber that was away.
+
+Transient messages (not stored: a master's position) travel the same way, but their loss is no
+gap: there is nothing to read back. One that waited too long for Redis is dropped rather than
+delivered stale.
 """
 
 import asyncio
@@ -25,8 +29,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from dispatchwire.broker.base import GapListener, Listener
-from dispatchwire.broker.memory import deliver_locally
+from dispatchwire.broker.base import GapListener, Listener, TransientListener
+from dispatchwire.broker.memory import deliver_locally, deliver_transient_locally
 from dispatchwire.broker.metrics import BROKER_CONNECTED, BROKER_DROPPED, BROKER_GAPS
 from dispatchwire.events.types import StoredEvent
 
@@ -40,6 +44,11 @@ OUTBOX_SIZE = 10_000  # messages waiting for Redis; beyond it they are dropped a
 TIMEOUT_S = 2.0  # connect and command timeout: a hung Redis must not hang a process
 HEARTBEAT_S = 5.0  # the subscriber pings this often and gives up after three silent rounds
 RETRY_BASE_S, RETRY_CAP_S = 0.2, 5.0
+TRANSIENT_TTL_S = 10.0  # a transient message older than this when Redis answers is dropped
+
+# A message waiting for Redis: its bytes, whether it carries stored events (its loss is a gap),
+# and when it was queued.
+_Outgoing = tuple[bytes, bool, float]
 
 
 class RedisBroker:
@@ -54,7 +63,8 @@ class RedisBroker:
         self._subscriber = Redis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
         self._listeners: list[Listener] = []
         self._gap_listeners: list[GapListener] = []
-        self._outbox: asyncio.Queue[bytes] = asyncio.Queue(OUTBOX_SIZE)
+        self._transient_listeners: list[TransientListener] = []
+        self._outbox: asyncio.Queue[_Outgoing] = asyncio.Queue(OUTBOX_SIZE)
         self._lost = False  # a message never left: announce a gap before the next one
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -75,10 +85,19 @@ class RedisBroker:
         deliver_locally(self._listeners, events)
         message = orjson.dumps({"node": self.node_id, "events": [_encode(e) for e in events]})
         try:
-            self._outbox.put_nowait(message)
+            self._outbox.put_nowait((message, True, time.monotonic()))
         except asyncio.QueueFull:
             self._lost = True
             BROKER_DROPPED.inc()
+
+    async def send_transient(self, user_id: int, message: dict[str, Any]) -> None:
+        deliver_transient_locally(self._transient_listeners, user_id, message)
+        data = orjson.dumps({"node": self.node_id, "transient": [user_id, message]})
+        with contextlib.suppress(asyncio.QueueFull):  # best effort: the next one replaces it
+            self._outbox.put_nowait((data, False, time.monotonic()))
+
+    def add_transient_listener(self, listener: TransientListener) -> None:
+        self._transient_listeners.append(listener)
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -107,12 +126,15 @@ class RedisBroker:
         if self._lost:
             await self._redis.publish(CHANNEL, orjson.dumps({"node": self.node_id, "gap": True}))
             self._lost = False
-        message = await self._outbox.get()
+        message, stored, queued_at = await self._outbox.get()
+        if not stored and time.monotonic() - queued_at > TRANSIENT_TTL_S:
+            return  # stale: the client has had a newer one, or will
         try:
             await self._redis.publish(CHANNEL, message)
         except (RedisError, OSError):
-            self._lost = True
-            BROKER_DROPPED.inc()
+            if stored:
+                self._lost = True
+                BROKER_DROPPED.inc()
             raise
 
     # -- receiving ------------------------------------------------------------------------
@@ -154,6 +176,10 @@ class RedisBroker:
                 return  # delivered locally when published
             if message.get("gap"):
                 self._announce_gap(f"node {message['node']} lost messages")
+                return
+            if "transient" in message:
+                user_id, frame = message["transient"]
+                deliver_transient_locally(self._transient_listeners, int(user_id), dict(frame))
                 return
             events = [_decode(item) for item in message["events"]]
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):

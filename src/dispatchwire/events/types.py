@@ -14,6 +14,7 @@ class EventType(StrEnum):
     NEW_ASSIGNMENT = "new_assignment"
     ASSIGNMENT_EXPIRED = "assignment_expired"
     ORDER_STATUS_UPDATE = "order_status_update"
+    CHAT_MESSAGE = "chat_message"
 
 
 @dataclass(slots=True)

@@ -9,6 +9,9 @@ after its cursor from the database instead, and goes live only when a read comes
 with no live event having arrived since that read began. Nothing is skipped or sent twice,
 whatever order the broker delivers in. When the broker says it lost messages (an outage), every
 socket whose user has newer stored events than its cursor reads them the same way.
+
+Transient frames (`master_location`) have no event id and no cursor: each goes to the user's
+sockets here as it comes, and a socket too backlogged to take one more simply misses it.
 """
 
 import asyncio
@@ -16,6 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from dispatchwire.context import Context
 from dispatchwire.events.stream import last_event_id, list_events, newest_event_ids
@@ -53,6 +57,7 @@ class Hub:
         self.receipts = Receipts(ctx)
         ctx.broker.add_listener(self.deliver)
         ctx.broker.add_gap_listener(self._on_broker_gap)
+        ctx.broker.add_transient_listener(self.deliver_transient)
 
     @contextlib.asynccontextmanager
     async def read_turn(self) -> AsyncIterator[None]:
@@ -131,6 +136,18 @@ class Hub:
                     text = text or encode(stored.to_message())
                     conn.send(text, stored.type, stored.created_at.timestamp())
                     self.receipts.sent(conn, stored)
+
+    def deliver_transient(self, user_id: int, message: dict[str, Any]) -> None:
+        """The broker's transient listener: a frame that is not stored, to the user's sockets.
+
+        A socket whose backlog is half full misses it: a position is never worth filling the
+        room that stored events need before a slow reader is cut off."""
+        text: str | None = None
+        kind = str(message.get("type"))
+        for conn in self._by_user.get(user_id, ()):
+            if not conn.closing and len(conn.backlog) <= conn.queue_size // 2:
+                text = text or encode(message)
+                conn.send(text, kind)
 
     def _on_broker_gap(self) -> None:
         task = asyncio.create_task(self.catch_up(), name="gateway-catch-up")

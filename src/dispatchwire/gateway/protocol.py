@@ -4,6 +4,7 @@ Every client frame is one JSON object with a `type`. `parse` turns a frame into 
 message classes below or raises `ProtocolError` with the `code` the client is told.
 """
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +13,8 @@ import orjson
 from dispatchwire.events.types import EventType
 
 __all__ = [
-    "OFFER_TYPES", "Ack", "Auth", "ClientMessage", "Close", "Ping", "ProtocolError", "Subscribe",
-    "TokenBucket", "Unsubscribe", "encode", "error_frame", "parse",
+    "OFFER_TYPES", "Ack", "Auth", "ClientMessage", "Close", "Location", "Ping", "ProtocolError",
+    "Subscribe", "TokenBucket", "Unsubscribe", "encode", "error_frame", "parse",
 ]
 
 MAX_TOKEN_LENGTH = 8192
@@ -73,7 +74,15 @@ class Ping:
     pass
 
 
-ClientMessage = Auth | Subscribe | Unsubscribe | Ping | Ack
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A master's position on his job, in degrees (WGS 84)."""
+
+    lat: float
+    lon: float
+
+
+ClientMessage = Auth | Subscribe | Unsubscribe | Ping | Ack | Location
 _BARE: dict[str, ClientMessage] = {
     "subscribe_assignments": Subscribe(), "unsubscribe_assignments": Unsubscribe(),
     "ping": Ping(),
@@ -95,10 +104,12 @@ def parse(text: str | bytes) -> ClientMessage:
         return _auth(data)
     if kind == "ack":
         return Ack(_event_id(data.get("eventId"), "eventId", least=1))
+    if kind == "location":
+        return Location(_degrees(data.get("lat"), "lat", 90), _degrees(data.get("lon"), "lon", 180))
     if (message := _BARE.get(kind)) is not None:
         return message
     raise ProtocolError("unknown_type", f"unknown message type {kind[:64]!r}; expected one of "
-                        "auth, subscribe_assignments, unsubscribe_assignments, ping, ack")
+                        "auth, subscribe_assignments, unsubscribe_assignments, ping, ack, location")
 
 
 def _auth(data: dict[str, Any]) -> Auth:
@@ -119,6 +130,14 @@ def _event_id(value: Any, name: str, *, least: int) -> int:
             not least <= value <= MAX_EVENT_ID:
         raise ProtocolError("invalid_message", f"`{name}` must be an integer of {least} or more")
     return value
+
+
+def _degrees(value: Any, name: str, limit: int) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or \
+            not math.isfinite(value) or not -limit <= value <= limit:
+        raise ProtocolError("invalid_message",
+                            f"`{name}` must be a number of degrees from -{limit} to {limit}")
+    return float(value)
 
 
 def encode(message: dict[str, Any]) -> str:

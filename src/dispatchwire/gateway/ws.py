@@ -28,6 +28,7 @@ from dispatchwire.gateway.protocol import (
     Auth,
     ClientMessage,
     Close,
+    Location,
     Ping,
     ProtocolError,
     Subscribe,
@@ -38,6 +39,7 @@ from dispatchwire.gateway.protocol import (
     parse,
 )
 from dispatchwire.gateway.timers import later
+from dispatchwire.location.service import share_location
 from dispatchwire.masters.service import come_back, may_subscribe
 
 __all__ = ["Reader", "Session"]
@@ -45,7 +47,8 @@ __all__ = ["Reader", "Session"]
 log = logging.getLogger(__name__)
 
 _TYPE_NAMES = {Auth: "auth", Subscribe: "subscribe_assignments",
-               Unsubscribe: "unsubscribe_assignments", Ping: "ping", Ack: "ack"}
+               Unsubscribe: "unsubscribe_assignments", Ping: "ping", Ack: "ack",
+               Location: "location"}
 
 
 class Reader(Protocol):
@@ -120,6 +123,8 @@ class Session:
             self._error("not_authenticated", "send auth with your token first")
         elif isinstance(message, Ack) and message.event_id > self.conn.cursor:
             self._then_go_on(self._ack_beyond_cursor(message.event_id))
+        elif isinstance(message, Location):
+            self._then_go_on(self._location(message))
         else:
             self._answer(message)
 
@@ -239,6 +244,15 @@ class Session:
         if actor.master_id is not None:
             await deliver_up_to(self.ctx, master_id=actor.master_id, event_id=event_id,
                                 via=DeliveredVia.SOCKET, at=utcnow())
+
+    async def _location(self, message: Location) -> None:
+        """Share the master's position with his client: no answer, unless he may not."""
+        assert self.conn.actor is not None
+        try:
+            await share_location(self.ctx, actor=self.conn.actor, lat=message.lat,
+                                 lon=message.lon)
+        except Forbidden as exc:
+            self._error("forbidden", exc.message)
 
     def _watch_expiry(self, expires_at: float) -> None:
         if self.conn.expiry is not None:

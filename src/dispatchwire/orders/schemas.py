@@ -30,6 +30,20 @@ class Contact(CamelModel):
     phone: str | None
 
 
+class Position(CamelModel):
+    lat: float
+    lon: float
+    at: Timestamp = Field(description="when the server received it")
+
+
+class MasterContact(Contact):
+    """Who is coming: `id` is the masterId."""
+
+    location: Position | None = Field(
+        None, description="the master's newest position on this job: for the order's client and "
+        "admins while it is assigned or in progress, null otherwise and for anyone else")
+
+
 class OrderOut(CamelModel):
     """An order as its client, its accepted master and admins see it."""
 
@@ -43,6 +57,7 @@ class OrderOut(CamelModel):
     client_id: int
     master_id: int | None
     client: Contact
-    master: Contact | None = Field(None, description="who is coming, once a master accepts")
+    master: MasterContact | None = Field(None,
+                                         description="who is coming, once a master accepts")
     created_at: Timestamp
     updated_at: Timestamp

@@ -1,6 +1,7 @@
 """Orders: placing them, reading what the caller may see, and moving them along."""
 
 import logging
+from datetime import datetime
 
 from dispatchwire.actors import Actor, Role, require_role
 from dispatchwire.clock import utcnow
@@ -17,7 +18,7 @@ from dispatchwire.dispatch.offers import (
 )
 from dispatchwire.errors import Conflict, Forbidden, NotFound
 from dispatchwire.metrics import ORDERS_PLACED
-from dispatchwire.orders.models import OrderStatus
+from dispatchwire.orders.models import ACTIVE_JOB, OrderStatus
 from dispatchwire.orders.notices import notify_status
 from dispatchwire.orders.queries import ORDER_ROW, order_from_row, visible_to
 from dispatchwire.orders.schemas import OrderIn, OrderOut
@@ -50,7 +51,7 @@ async def create_order(ctx: Context, *, actor: Actor, data: OrderIn) -> OrderOut
         sql = uow.sql
         row = await sql.first(_INSERT_ORDER, {
             **data.model_dump(), "client_id": actor.user_id, "now": sql.time(utcnow())})
-        order, _ = order_from_row(sql, row)
+        order, _ = order_from_row(sql, row, viewer=actor)
         # No other transaction can see the order yet: nothing to lock, no offer to look for.
         facts = OrderFacts(order.id, data.appliance_type, data.problem, data.address, data.lat,
                            data.lon)
@@ -70,7 +71,7 @@ _INSERT_ORDER = (
     " :problem, :address, :lat, :lon, :now, :now) RETURNING id, status, appliance_type,"
     " problem, address, lat, lon, client_id, (SELECT name FROM users WHERE id = :client_id),"
     " (SELECT phone FROM users WHERE id = :client_id), master_id, NULL, NULL, NULL,"
-    " created_at, updated_at"
+    " created_at, updated_at, NULL, NULL, NULL"
 )
 
 
@@ -84,7 +85,7 @@ async def list_orders(ctx: Context, *, actor: Actor, status: str | None = None,
     async with ctx.db.read() as sql:
         rows = await sql.rows(f"{ORDER_ROW} WHERE {visible} ORDER BY o.id DESC"
                               f" LIMIT {int(limit)} OFFSET {int(offset)}", params)
-        return [order_from_row(sql, row)[0] for row in rows]
+        return [order_from_row(sql, row, viewer=actor)[0] for row in rows]
 
 
 async def get_order(ctx: Context, *, actor: Actor, order_id: int) -> OrderOut:
@@ -119,7 +120,7 @@ async def change_status(ctx: Context, *, actor: Actor, order_id: int, status: st
     log.info("order %s: %s -> %s by user %s%s", order_id, order.status, status, actor.user_id,
              "".join(f"; offer {offer.assignment_id} to master {offer.master_id} withdrawn"
                      for offer in withdrawn))
-    return order.model_copy(update={"status": status, "updated_at": now})
+    return _moved(order, status, now)
 
 
 async def _visible_order(sql: Sql, actor: Actor, order_id: int, *, lock: bool = False
@@ -136,7 +137,15 @@ async def _visible_order(sql: Sql, actor: Actor, order_id: int, *, lock: bool = 
     row = await sql.first(f"{ORDER_ROW} WHERE o.id = :order_id AND {visible}", params)
     if row is None:
         raise NotFound(f"order {order_id} not found")
-    return order_from_row(sql, row)
+    return order_from_row(sql, row, viewer=actor)
+
+
+def _moved(order: OrderOut, status: str, now: datetime) -> OrderOut:
+    """The order as read before the move, moved: the master's position goes with the job."""
+    update: dict[str, object] = {"status": status, "updated_at": now}
+    if order.master is not None and status not in ACTIVE_JOB:
+        update["master"] = order.master.model_copy(update={"location": None})
+    return order.model_copy(update=update)
 
 
 def _check_move(actor: Actor, order: OrderOut, status: str) -> None:

@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from dispatchwire import __version__
 from dispatchwire.admin.views import router as admin_router
 from dispatchwire.auth.views import router as auth_router
+from dispatchwire.chat.views import router as chat_router
 from dispatchwire.cluster import share_presence_forever
 from dispatchwire.context import open_context
 from dispatchwire.dispatch.expiry import run_expiry_loop, wake_on_offers
@@ -89,8 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   # looks for its providers on every request (~15 µs).
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     install_error_handlers(app)
-    for router in (auth_router, masters_router, orders.router, dispatch_router, push_router,
-                   admin_router, health_router, web_router, docs_router):
+    for router in (auth_router, masters_router, orders.router, chat_router, dispatch_router,
+                   push_router, admin_router, health_router, web_router, docs_router):
         app.include_router(router)
     mount_gateway(app, path=WEBSOCKET_PATH)
     # Placing an order and moving it on are the busiest requests: served by their routes'

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, expect
 
 STATIC = Path(__file__).parents[2] / "src" / "dispatchwire" / "web" / "static"
 LANGUAGES = ("en", "ru")
@@ -77,3 +77,21 @@ def leftovers(screen: str, catalogues: Catalogues, shown: str, data: tuple[str, 
 
 async def screen_text(page: Page) -> str:
     return await page.evaluate(SCREEN_TEXT)
+
+
+async def shows_only(page: Page, lang: str, catalogues: Catalogues, *expected: str,
+                     data: tuple[str, ...] = ()) -> None:
+    """The page is in `lang`: `expected` on screen, and no word of the other language."""
+    await expect(page.locator("html")).to_have_attribute("lang", lang)
+    for text in expected:
+        await expect(page.locator("body")).to_contain_text(text)
+    screen = await screen_text(page)
+    assert leftovers(screen, catalogues, lang, data) == [], screen
+
+
+async def login_any_language(page: Page, email: str, password: str) -> None:
+    """Log in, whatever the page's language (conftest's `login` finds English labels)."""
+    form = page.locator("#login-form")
+    await form.locator("input[name=email]").fill(email)
+    await form.locator("input[name=password]").fill(password)
+    await form.locator("button[type=submit]").click()

@@ -10,7 +10,7 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.server import ServerProcess
 from tests.web.conftest import PHONE, Api, Pages, screenshot, start_server
-from tests.web.i18n import Catalogues, leftovers, load_catalogues, screen_text
+from tests.web.i18n import Catalogues, load_catalogues, login_any_language, shows_only
 
 DESKTOP = {"width": 1366, "height": 768}
 # The three ways a page comes to a language, and the language it must show.
@@ -45,16 +45,6 @@ async def person(api: Api, role: str, name: str, **fields: object) -> dict:
                               phone="+7 900 000-00-00", **fields)
 
 
-async def shows_only(page: Page, lang: str, catalogues: Catalogues, *expected: str,
-                     data: tuple[str, ...] = ()) -> None:
-    """The page is in `lang`: `expected` on screen, and no word of the other language."""
-    await expect(page.locator("html")).to_have_attribute("lang", lang)
-    for text in expected:
-        await expect(page.locator("body")).to_contain_text(text)
-    screen = await screen_text(page)
-    assert leftovers(screen, catalogues, lang, data) == [], screen
-
-
 async def both_sizes(page: Page, name: str) -> None:
     """Screenshots at a laptop's size and a phone's, then back to the phone."""
     await page.set_viewport_size(DESKTOP)
@@ -63,12 +53,7 @@ async def both_sizes(page: Page, name: str) -> None:
     await screenshot(page, f"{name}-phone")
 
 
-async def login(page: Page, email: str, password: str) -> None:
-    """Log in, whatever the page's language (conftest's `login` finds English labels)."""
-    form = page.locator("#login-form")
-    await form.locator("input[name=email]").fill(email)
-    await form.locator("input[name=password]").fill(password)
-    await form.locator("button[type=submit]").click()
+login = login_any_language
 
 
 def words(lang: str, en: str, ru: str) -> str:

@@ -141,6 +141,13 @@ export default {
   "master.offerExpired": "The offer of order #{orderId} has expired.",
   "master.notificationTitle": "New offer",
   "master.notificationBody": "{appliance}: {problem} ({address})",
+  "master.locationTitle": "Your location",
+  "master.locationExplain": "While you are on a job, your client sees where you are, to know when you will arrive. No one else sees it, and sharing stops by itself when the job ends. Your browser asks for your permission first.",
+  "master.locationStart": "Share my location",
+  "master.locationStop": "Stop sharing",
+  "master.locationOff": "Your location is not shared.",
+  "master.locationWaiting": "Finding your location…",
+  "master.locationSharing": "Your client sees where you are · sent {ago}",
 
   // / (clients)
   "client.title": "Repairs · dispatchwire",
@@ -172,6 +179,35 @@ export default {
   "client.cancelConfirm": "Click again to cancel",
   "client.orderMeta": "Order #{id} · placed {placed} · updated {updated}",
   "client.placed": "Order #{id} placed: looking for a master.",
+  "client.useLocation": "Use my current location",
+  "client.locationHint": "optional: to see how far away your master is",
+  "client.locationAdded": "Your location is added to the order.",
+  "client.locationRemove": "Remove my location",
+
+  // Where the master is (the client's page) and the browser's location (both pages)
+  "location.title": "Where your master is",
+  "location.waiting": "Your master's location shows here once he shares it on the way.",
+  "location.updated": "Location updated {ago}",
+  "location.distance": "{distance} from your address",
+  "location.noAddressPoint": "Add your location when placing an order to see how far away your master is.",
+  "location.mapLabel": "Your master's position and your address",
+  "location.legendAddress": "your address",
+  "location.denied": "Location permission is denied: allow it for this site in the browser's settings.",
+  "location.unavailable": "Your location is not available right now; still trying.",
+  "location.unsupported": "This browser cannot give a location on this page (it needs HTTPS).",
+
+  // The chat of an order (both pages)
+  "chat.title": "Messages",
+  "chat.empty": "No messages yet.",
+  "chat.label": "Message",
+  "chat.placeholder": "Write a message…",
+  "chat.send": "Send",
+  "chat.you": "You",
+  "chat.client": "Client",
+  "chat.master": "Master",
+  "chat.admin": "Dispatcher",
+  "chat.readOnly": "The job is over: the messages stay here to read.",
+  "chat.newMessage": "New message on order #{orderId}.",
 
   // /admin
   "admin.title": "Admin · dispatchwire",

@@ -131,6 +131,13 @@ export default {
   "master.offerExpired": "Время на ответ по заказу №{orderId} истекло.",
   "master.notificationTitle": "Новое предложение",
   "master.notificationBody": "{appliance}: {problem} ({address})",
+  "master.locationTitle": "Ваше местоположение",
+  "master.locationExplain": "Пока вы на заказе, клиент видит, где вы, чтобы знать, когда вы приедете. Больше никто его не видит, а когда работа закончена, передача прекращается сама. Сначала браузер спросит ваше разрешение.",
+  "master.locationStart": "Передавать местоположение",
+  "master.locationStop": "Не передавать",
+  "master.locationOff": "Ваше местоположение не передаётся.",
+  "master.locationWaiting": "Определяем ваше местоположение…",
+  "master.locationSharing": "Клиент видит, где вы · отправлено {ago}",
 
   // / (clients)
   "client.title": "Ремонт · dispatchwire",
@@ -162,6 +169,35 @@ export default {
   "client.cancelConfirm": "Нажмите ещё раз для отмены",
   "client.orderMeta": "Заказ №{id} · оформлен {placed} · обновлён {updated}",
   "client.placed": "Заказ №{id} оформлен: ищем мастера.",
+  "client.useLocation": "Указать моё текущее местоположение",
+  "client.locationHint": "необязательно: чтобы видеть, далеко ли мастер",
+  "client.locationAdded": "Ваше местоположение добавлено к заказу.",
+  "client.locationRemove": "Убрать моё местоположение",
+
+  // Where the master is (the client's page) and the browser's location (both pages)
+  "location.title": "Где ваш мастер",
+  "location.waiting": "Здесь будет видно, где мастер, когда он поделится местоположением в пути.",
+  "location.updated": "Местоположение обновлено {ago}",
+  "location.distance": "{distance} от вашего адреса",
+  "location.noAddressPoint": "Укажите своё местоположение при оформлении заказа, чтобы видеть, далеко ли мастер.",
+  "location.mapLabel": "Мастер и ваш адрес на схеме",
+  "location.legendAddress": "ваш адрес",
+  "location.denied": "Доступ к местоположению запрещён: разрешите его для этого сайта в настройках браузера.",
+  "location.unavailable": "Местоположение сейчас недоступно; пробуем ещё.",
+  "location.unsupported": "Этот браузер не может определить местоположение на этой странице (нужен HTTPS).",
+
+  // The chat of an order (both pages)
+  "chat.title": "Сообщения",
+  "chat.empty": "Сообщений пока нет.",
+  "chat.label": "Сообщение",
+  "chat.placeholder": "Напишите сообщение…",
+  "chat.send": "Отправить",
+  "chat.you": "Вы",
+  "chat.client": "Клиент",
+  "chat.master": "Мастер",
+  "chat.admin": "Диспетчер",
+  "chat.readOnly": "Работа закончена: переписка остаётся здесь для чтения.",
+  "chat.newMessage": "Новое сообщение по заказу №{orderId}.",
 
   // /admin
   "admin.title": "Администратор · dispatchwire",

@@ -116,6 +116,15 @@ export function formatAgo(iso, now = Date.now()) {
   return relative.format(-Math.floor(seconds / 86400), "day");
 }
 
+const metres = new Intl.NumberFormat(lang, { style: "unit", unit: "meter", maximumFractionDigits: 0 });
+const kilometres = new Intl.NumberFormat(lang, { style: "unit", unit: "kilometer", maximumFractionDigits: 1 });
+
+/** A distance for people: "350 m", "1.2 km" ("350 м", "1,2 км"). */
+export function formatDistance(meters) {
+  if (meters < 1000) return metres.format(Math.round(meters / 10) * 10);
+  return kilometres.format(meters < 100_000 ? meters / 1000 : Math.round(meters / 1000));
+}
+
 /** A countdown of whole seconds as m:ss (the same in both languages). */
 export function formatCountdown(seconds) {
   const whole = Math.max(0, Math.ceil(seconds));

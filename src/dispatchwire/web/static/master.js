@@ -1,8 +1,11 @@
 // /master: the technician's console, phone first. Shift, live offers with a countdown,
-// accept or decline, and the accepted jobs with the client's contact.
+// accept or decline, and the accepted jobs with the client's contact, the chat with the
+// client, and sharing his location on the way (when he chooses to).
 
 import { serverNow } from "./api.js";
+import { ChatPanel } from "./chat.js";
 import { formatCountdown, formatList, lang, t } from "./i18n.js";
+import { LocationSharer } from "./location.js";
 import { announceOffer, setupNotificationButton } from "./notify.js";
 import { LiveSocket, timings } from "./socket.js";
 import {
@@ -14,8 +17,11 @@ const TITLE = t("master.title");
 const NEXT_STEP = { assigned: ["in_progress", "master.startWork"], in_progress: ["completed", "master.markCompleted"] };
 const ACTIVE = new Set(["assigned", "in_progress"]);
 
-const times = timings();
-const state = { session: null, socket: null, onShift: false, offers: new Map(), jobs: [], ticker: null };
+const times = timings({ locationS: 2 });
+const state = {
+  session: null, socket: null, onShift: false, offers: new Map(), jobs: [], ticker: null,
+  chats: new Map(), sharer: null, // chats by order id: kept across renders (see chat.js)
+};
 
 // An appliance's name inside a sentence: "washing machine", "стиральная машина".
 const inSentence = (type) => {
@@ -45,6 +51,29 @@ async function sync() {
   state.offers = new Map(pending.map((offer) => [offer.id, offer]));
   state.jobs = jobs;
   render();
+  await Promise.all(jobs.filter((job) => ACTIVE.has(job.status))
+    .map((job) => chatOf(job).refresh())); // what was written while the socket was down
+}
+
+/** The job's chat panel, made once; the history loads when it is first shown. */
+function chatOf(job) {
+  let chat = state.chats.get(job.id);
+  if (!chat) {
+    chat = new ChatPanel({
+      session: state.session, orderId: job.id, userId: state.session.user.id,
+      names: { client: job.client.name },
+    });
+    state.chats.set(job.id, chat);
+  }
+  chat.setWritable(ACTIVE.has(job.status));
+  return chat;
+}
+
+function onChatMessage(message) {
+  const fresh = state.chats.get(message.orderId)?.receive(message);
+  if (fresh && message.authorId !== state.session.user.id) {
+    showNotice(t("chat.newMessage", { orderId: message.orderId }));
+  }
 }
 
 function onEvent(frame) {
@@ -60,6 +89,8 @@ function onEvent(frame) {
     state.offers.delete(frame.assignmentId);
     renderOffers();
     showNotice(t("master.offerWithdrawn", { orderId: offer.orderId }));
+  } else if (frame.type === "chat_message") {
+    onChatMessage(frame.message);
   } else if (frame.type === "order_status_update") {
     for (const [id, offer] of state.offers) if (offer.orderId === frame.orderId) state.offers.delete(id);
     const job = state.jobs.find((candidate) => candidate.id === frame.orderId);
@@ -177,6 +208,19 @@ function tick() {
   }
 }
 
+/** The chat: open while the job is on, its history folded away after. */
+function jobChat(job) {
+  if (ACTIVE.has(job.status)) return chatOf(job).element;
+  const history = el("details", { class: "chat-history" }, el("summary", {}, t("chat.title")));
+  history.addEventListener("toggle", () => {
+    if (!history.open) return;
+    const chat = chatOf(job);
+    history.append(chat.element);
+    chat.refresh().catch(handleError);
+  }, { once: true });
+  return history;
+}
+
 function jobCard(job) {
   const next = NEXT_STEP[job.status];
   const button = next && el("button", {
@@ -188,16 +232,24 @@ function jobCard(job) {
     el("p", { class: "address" }, labelled("common.address", job.address)),
     el("p", { class: "contact" }, labelled("common.client", job.client.name, " · ", phoneLink(job.client.phone))),
     el("p", { class: "muted small" }, t("common.orderNumber", { id: job.id })),
-    button && el("div", { class: "actions" }, button));
+    button && el("div", { class: "actions" }, button),
+    jobChat(job));
 }
 
 function renderJobs() {
   const active = state.jobs.filter((job) => ACTIVE.has(job.status));
   const done = state.jobs.filter((job) => !ACTIVE.has(job.status)).slice(0, 5);
+  const focused = $("#jobs").contains(document.activeElement) ? document.activeElement : null;
   $("#jobs").replaceChildren(...active.map(jobCard));
+  if (focused?.isConnected) focused.focus(); // a message being written keeps its caret
   $("#jobs-empty").hidden = active.length > 0;
   $("#history").replaceChildren(...done.map(jobCard));
   $("#history-section").hidden = done.length === 0;
+  state.sharer?.setActive(active.length > 0);
+  for (const job of active) { // a chat shown for the first time loads its history
+    const chat = chatOf(job);
+    if (!chat.loaded) chat.refresh().catch(handleError);
+  }
 }
 
 function render() {
@@ -208,12 +260,21 @@ function render() {
 function leave() {
   state.socket?.stop();
   clearInterval(state.ticker);
-  Object.assign(state, { session: null, socket: null, onShift: false, offers: new Map(), jobs: [] });
+  state.sharer?.setActive(false);
+  state.sharer?.element.remove();
+  Object.assign(state, {
+    session: null, socket: null, onShift: false, offers: new Map(), jobs: [], chats: new Map(),
+    sharer: null,
+  });
   document.title = TITLE;
 }
 
 async function enter(session) {
   state.session = session;
+  state.sharer = new LocationSharer({
+    send: (frame) => state.socket?.send(frame), everyS: times.locationS,
+  });
+  $("#location-share-slot").replaceChildren(state.sharer.element);
   state.socket = new LiveSocket({
     token: session.token, userId: session.user.id, timings: times, sync, onEvent,
     wantsSubscription: () => state.onShift, onState: showConnection,
@@ -222,7 +283,10 @@ async function enter(session) {
   });
   await sync();
   state.socket.start();
-  state.ticker = setInterval(tick, 250);
+  state.ticker = setInterval(() => {
+    tick();
+    state.sharer?.render();
+  }, 250);
 }
 
 $("#shift-toggle").addEventListener("click", (event) => act(event.currentTarget, toggleShift));

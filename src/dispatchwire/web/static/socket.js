@@ -21,6 +21,8 @@ export class LiveSocket {
    *   sync()               async: reload the page's state over REST (after each connect, and
    *                        as the fallback poll); events that arrive meanwhile wait for it
    *   onEvent(frame)       apply one event (a frame with an eventId), oldest first, once
+   *   onTransient(frame)   a frame that is not stored (master_location): as it comes, never
+   *                        replayed, nothing held back while a sync runs
    *   onState(state, info) "connecting" | "live" | "polling" | "replaced"
    *   onAuthFailed(msg)    the token was refused (close 4401): log in again
    *   onError(error, when) a sync failed ("connect" or "poll")
@@ -28,7 +30,9 @@ export class LiveSocket {
    *   timings              from timings()
    */
   constructor(options) {
-    Object.assign(this, { wantsSubscription: () => false, onError: () => {}, ...options });
+    Object.assign(this, {
+      wantsSubscription: () => false, onError: () => {}, onTransient: () => {}, ...options,
+    });
     this.times = options.timings ?? timings();
     this.storageKey = `dispatchwire.lastEventId.${options.userId}`;
     this.ws = null;
@@ -144,6 +148,15 @@ export class LiveSocket {
         return;
       default:
         if (Number.isInteger(frame.eventId)) this.deliver(frame);
+        else if (this.authed) this.transient(frame);
+    }
+  }
+
+  transient(frame) {
+    try {
+      this.onTransient(frame);
+    } catch (error) {
+      console.error("dispatchwire: a frame could not be shown", frame, error);
     }
   }
 

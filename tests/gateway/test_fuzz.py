@@ -25,7 +25,7 @@ pytestmark = pytest.mark.timeout(600)  # thousands of requests
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_EVENT_ID = 2**63 - 1
 MAX_TOKEN_LENGTH = 8192
-KNOWN_TYPES = ("auth", "ping", "subscribe_assignments", "unsubscribe_assignments")
+KNOWN_TYPES = ("auth", "ping", "subscribe_assignments", "unsubscribe_assignments", "location")
 DOCUMENTED_ERRORS = {"bad_json", "invalid_message", "unknown_type", "not_authenticated",
                      "forbidden", "rate_limited"}
 # Marker strings the strategies put where a token goes; each example swaps in the real token.
@@ -187,6 +187,12 @@ def expect(data: str | bytes, *, text: bool, identity: str | None, world: World)
         return expect_auth(value, identity, world)
     if kind not in KNOWN_TYPES:
         return answer("error:unknown_type")
+    if kind == "location":  # checked before the caller: a bad frame is bad for anyone
+        if not (degrees(value.get("lat"), 90) and degrees(value.get("lon"), 180)):
+            return answer("error:invalid_message")
+        if identity is None:
+            return answer("error:not_authenticated")
+        return answer("error:forbidden")  # the fuzz's master has no job; an admin is no master
     if identity is None:
         return answer("error:not_authenticated")
     if kind == "ping":
@@ -194,6 +200,12 @@ def expect(data: str | bytes, *, text: bool, identity: str | None, world: World)
     if kind == "unsubscribe_assignments":
         return answer("unsubscribed_assignments")
     return answer("subscribed_assignments" if identity == "master" else "error:forbidden")
+
+
+def degrees(value: Any, limit: int) -> bool:
+    """Whether `value` is a number of degrees the `location` frame takes."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and \
+        math.isfinite(value) and -limit <= value <= limit
 
 
 def refusal(token: Any, world: World) -> str:
@@ -302,6 +314,9 @@ TOKENS = mostly(st.sampled_from([MASTER, ADMIN, MASTER_CLAIMING_ADMIN]),
                 st.sampled_from(FORGED) | st.sampled_from(["", "x" * 8193, "Bearer x"])
                 | SCALARS | st.lists(st.text(max_size=5), max_size=2),
                 percent=50)
+DEGREES = mostly(st.floats(min_value=-180, max_value=180) | st.integers(-90, 90),
+                 SCALARS | st.floats() | st.sampled_from([90.0000001, -180.5, 1e308, "1.5"]),
+                 percent=40)
 LAST_EVENT_IDS = mostly(st.integers(0, 100) | st.none(),
                         INTEGERS | st.floats() | st.text(max_size=10) | st.booleans()
                         | st.sampled_from(["0", "1", 1.0, 0.5, -0.0, [], {}]),
@@ -318,6 +333,10 @@ def messages(draw: st.DrawFn) -> dict[str, Any]:
         message["token"] = draw(TOKENS)
     if draw(st.sampled_from(range(10))) < 4:
         message["lastEventId"] = draw(LAST_EVENT_IDS)
+    if message["type"] == "location" or draw(st.sampled_from(range(10))) < 1:
+        for name in ("lat", "lon"):
+            if draw(st.sampled_from(range(10))) < 9:
+                message[name] = draw(DEGREES)
     return message
 
 
@@ -381,6 +400,12 @@ async def test_any_json_value_gets_a_documented_answer_and_leaves_the_socket_usa
 @example(message={"type": "ping"}, identity="master", compressed=True, raw_unicode=False)
 @example(message={"type": "ping"}, identity=None, compressed=True, raw_unicode=False)
 @example(message={"type": "subscribe_assignments"}, identity="admin", compressed=False,
+         raw_unicode=False)
+@example(message={"type": "location", "lat": 55.75, "lon": 37.61}, identity="master",
+         compressed=True, raw_unicode=False)
+@example(message={"type": "location", "lat": 55.75, "lon": 37.61}, identity=None,
+         compressed=True, raw_unicode=False)
+@example(message={"type": "location", "lat": 91, "lon": 0}, identity="admin", compressed=True,
          raw_unicode=False)
 @example(message={"type": "auth", "token": ADMIN}, identity="master", compressed=True,
          raw_unicode=False)

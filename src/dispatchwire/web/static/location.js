@@ -113,8 +113,10 @@ export class MasterPosition {
 
 /**
  * The master's side: shares his position on the socket while `active` (he has a job) and he
- * chose to. `send(frame)` writes a frame on the socket; `everyS` is the least time between two
- * positions sent (the server keeps one an interval anyway).
+ * chose to. `send(frame)` writes a frame on the socket and says whether it could (false while
+ * the socket is down: the position goes as soon as it is back); `everyS` is the least time
+ * between two positions sent (the server keeps one an interval anyway); a position that does
+ * not change is sent again every `resendS`, so that the client's "updated N s ago" stays true.
  */
 export class LocationSharer {
   constructor({ send, everyS = 2, resendS = 15, storageKey = "dispatchwire.master.shareLocation" }) {
@@ -122,6 +124,7 @@ export class LocationSharer {
     this.active = false;
     this.watch = null;
     this.latest = null; // { lat, lon }
+    this.unsent = false; // `latest` has not gone out yet
     this.sentAt = 0;
     this.problem = null; // an i18n key
     this.resender = null;
@@ -187,29 +190,29 @@ export class LocationSharer {
     this.watch = navigator.geolocation.watchPosition(
       (position) => this.position(position.coords), (error) => this.failed(error),
       { enableHighAccuracy: true, maximumAge: 5000, timeout: 30000 });
-    this.resender = setInterval(() => this.flush(true), this.resendS * 1000);
+    this.resender = setInterval(() => this.flush(), 1000);
   }
 
   stopWatching() {
     if (this.watch !== null) navigator.geolocation.clearWatch(this.watch);
     clearInterval(this.resender);
-    Object.assign(this, { watch: null, resender: null, latest: null, sentAt: 0 });
+    Object.assign(this, { watch: null, resender: null, latest: null, unsent: false, sentAt: 0 });
   }
 
   position(coords) {
-    this.latest = { lat: coords.latitude, lon: coords.longitude };
+    Object.assign(this, { latest: { lat: coords.latitude, lon: coords.longitude }, unsent: true });
     this.problem = null;
-    this.flush(false);
+    this.flush();
     this.render();
   }
 
-  /** Send the newest position if it is time; `again`: the periodic refresh of a still one. */
-  flush(again) {
+  /** Send the newest position if it is time: a new one after `everyS`, the same after `resendS`. */
+  flush() {
     if (!this.latest || !this.active) return;
     const since = (Date.now() - this.sentAt) / 1000;
-    if (since < (again ? this.resendS : this.everyS)) return;
-    this.send({ type: "location", ...this.latest });
-    this.sentAt = Date.now();
+    if (since < (this.unsent ? this.everyS : this.resendS)) return;
+    if (this.send({ type: "location", ...this.latest }) === false) return;
+    Object.assign(this, { sentAt: Date.now(), unsent: false });
     this.render();
   }
 

@@ -272,7 +272,8 @@ function leave() {
 async function enter(session) {
   state.session = session;
   state.sharer = new LocationSharer({
-    send: (frame) => state.socket?.send(frame), everyS: times.locationS,
+    send: (frame) => Boolean(state.socket?.authed) && (state.socket.send(frame), true),
+    everyS: times.locationS,
   });
   $("#location-share-slot").replaceChildren(state.sharer.element);
   state.socket = new LiveSocket({

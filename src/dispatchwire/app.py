@@ -4,7 +4,8 @@ Where things live (each domain owns its models, schemas, service and views):
 
     transports  */views.py (REST), gateway/ (the WebSocket), http/ (uvicorn, fast lane, errors),
                 web/ (pages), cli.py
-    services    auth, masters, orders, dispatch (answering offers), admin: the rules, by role
+    services    auth, masters, orders, dispatch (answering offers), location, chat, admin: the
+                rules, by role
     dispatch    dispatch/offers.py: who gets an offer (eligibility, ranking), expiry
     events      events/outbox.py: stored with the transaction, published after it (broker/)
     store       store/: the database, its unit of work, SQL; actors.py, errors.py, settings.py

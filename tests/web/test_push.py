@@ -210,7 +210,7 @@ async def test_the_page_asks_with_a_sentence_then_its_subscription_reaches_the_s
 async def test_the_page_speaks_russian_about_notifications(
         pages: Pages, push_api: Api, push_server: ServerProcess,
         push_service: WebPushService) -> None:
-    page, _ = await master_page(pages, push_api, push_server.url, "push_oven",
+    page, master = await master_page(pages, push_api, push_server.url, "push_oven",
                                 push_service.subscribe(), phone=True)
     await page.goto(f"/master?{FAST}&lang=ru")  # the session stays; the words change
     await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
@@ -231,6 +231,16 @@ async def test_the_page_speaks_russian_about_notifications(
     await page.reload()
     await card.get_by_role("button").click()
     await expect(card).to_contain_text("Уведомления включены")
+    assert len(await push_api.call("GET", "/api/push/subscriptions", master["token"])) == 1
+
+    # Logging out: this device no longer gets the master's pushes.
+    await page.get_by_role("button", name="Выйти").click()
+    await expect(page.locator("#login-view")).to_be_visible()
+
+    async def gone() -> bool:
+        return await push_api.call("GET", "/api/push/subscriptions", master["token"]) == []
+
+    await wait_for(gone)
 
 
 class Worker:

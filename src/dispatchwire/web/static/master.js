@@ -3,7 +3,8 @@
 
 import { serverNow } from "./api.js";
 import { formatCountdown, formatList, lang, t } from "./i18n.js";
-import { announceOffer, setupNotificationButton } from "./notify.js";
+import { announceOffer, withdrawNotice } from "./notify.js";
+import { PushSwitch } from "./push.js";
 import { LiveSocket, timings } from "./socket.js";
 import {
   $, act, applianceLabel, el, handleError, labelled, phoneLink, sessionExpired, showConnection,
@@ -15,7 +16,7 @@ const NEXT_STEP = { assigned: ["in_progress", "master.startWork"], in_progress: 
 const ACTIVE = new Set(["assigned", "in_progress"]);
 
 const times = timings();
-const state = { session: null, socket: null, onShift: false, offers: new Map(), jobs: [], ticker: null };
+const state = { session: null, socket: null, push: null, onShift: false, offers: new Map(), jobs: [], ticker: null };
 
 // An appliance's name inside a sentence: "washing machine", "стиральная машина".
 const inSentence = (type) => {
@@ -55,6 +56,7 @@ function onEvent(frame) {
     renderOffers();
     announceOffer(offer);
   } else if (frame.type === "assignment_expired") {
+    withdrawNotice(frame.assignmentId);
     const offer = state.offers.get(frame.assignmentId);
     if (!offer) return;
     state.offers.delete(frame.assignmentId);
@@ -86,6 +88,7 @@ async function acceptOffer(offer) {
   try {
     const { order } = await state.session.call(`/api/assignments/${offer.id}/accept`, { method: "POST" });
     state.offers.delete(offer.id);
+    withdrawNotice(offer.id);
     upsertJob(order);
     render();
     showNotice(t("master.accepted", { name: order.client.name, address: order.address }));
@@ -104,6 +107,7 @@ async function declineOffer(offer) {
     showNotice(t("master.declined", { orderId: offer.orderId }));
   } finally {
     state.offers.delete(offer.id);
+    withdrawNotice(offer.id);
     renderOffers();
   }
 }
@@ -167,7 +171,10 @@ function tick() {
     if (left <= 0) { // gone at expiresAt, whether or not assignment_expired has come
       state.offers.delete(Number(node.dataset.assignmentId));
       renderOffers();
-      if (offer) showNotice(t("master.offerExpired", { orderId: offer.orderId }));
+      if (offer) {
+        withdrawNotice(offer.id);
+        showNotice(t("master.offerExpired", { orderId: offer.orderId }));
+      }
       return;
     }
     const seconds = Math.ceil(left / 1000);
@@ -207,8 +214,9 @@ function render() {
 
 function leave() {
   state.socket?.stop();
+  state.push?.leave();
   clearInterval(state.ticker);
-  Object.assign(state, { session: null, socket: null, onShift: false, offers: new Map(), jobs: [] });
+  Object.assign(state, { session: null, socket: null, push: null, onShift: false, offers: new Map(), jobs: [] });
   document.title = TITLE;
 }
 
@@ -220,12 +228,13 @@ async function enter(session) {
     onAuthFailed: sessionExpired,
     onError: (error, when) => { if (when === "connect" || error.status === 401) handleError(error); },
   });
+  state.push = new PushSwitch(session);
   await sync();
   state.socket.start();
   state.ticker = setInterval(tick, 250);
+  state.push.start().catch((error) => console.warn("dispatchwire: push not available", error));
 }
 
 $("#shift-toggle").addEventListener("click", (event) => act(event.currentTarget, toggleShift));
 $("#reconnect").addEventListener("click", () => state.socket?.reconnectNow());
-setupNotificationButton($("#notify-enable"));
 await startPage({ page: "master", role: "master", enter, leave });

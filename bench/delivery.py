@@ -72,6 +72,9 @@ class _Deliveries:
         else:
             self.arrived[seq] = at
 
+    def on_acked(self, index: int, assignment: dict[str, Any], at: float) -> None:
+        return None  # these offers exist in no database: their receipts are not measured
+
     def oldest_wait(self, now: float) -> float:
         while self.waiting and self.waiting[0] in self.arrived:
             self.waiting.popleft()

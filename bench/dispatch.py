@@ -2,13 +2,16 @@
 
 An order's latency runs from the moment the generator meant to send its POST (so a server that
 falls behind is charged for the queue it causes) to its `new_assignment` arriving on a master's
-socket. The order's number travels in its `problem` text, so the offer is matched at once.
-As soon as the offer arrives the order's client cancels it: that withdraws the offer and frees
-the master, in both systems, so 10,000 masters serve any number of orders (otherwise each
-would hold its pending offer until it expires, and an expired order is offered to the next
-master, which would keep every master busy within seconds). Each order then costs two
-requests. With `--free-masters between-steps` the cancels wait until a step is over (untimed),
-so a step holds only order POSTs, and lasts at most as long as half the masters last.
+socket; its delivery receipt's, from the same moment to the master's `ack` of the offer being
+written (dispatchwire's masters ack, as its apps do; the server's own view of the receipts is
+read from /metrics: receipts.py). The order's number travels in its `problem` text, so the
+offer is matched at once. As soon as the offer arrives the order's client cancels it: that
+withdraws the offer and frees the master, in both systems, so 10,000 masters serve any number
+of orders (otherwise each would hold its pending offer until it expires, and an expired order
+is offered to the next master, which would keep every master busy within seconds). Each order
+then costs two requests. With `--free-masters between-steps` the cancels wait until a step is
+over (untimed), so a step holds only order POSTs, and lasts at most as long as half the
+masters last.
 """
 
 import asyncio
@@ -21,6 +24,7 @@ import orjson
 
 from bench.httppool import request_bytes
 from bench.procs import rss_bytes
+from bench.receipts import bucket_summary, socket_receipts
 from bench.rig import Rig
 from bench.stats import summarize
 from bench.waits import until
@@ -54,6 +58,7 @@ class OrderBook:
         self.http_errors: Counter[str] = Counter()
         self.failed: set[int] = set()
         self.arrived: dict[int, float] = {}
+        self.acked: dict[int, float] = {}  # seq -> when the master's ack of its offer went out
         self.offers: dict[int, tuple[int, int, int]] = {}  # seq -> (socket, offer id, order id)
         self.duplicates = 0
         self.strays = 0  # offers of earlier steps' orders, arriving late
@@ -86,6 +91,11 @@ class OrderBook:
             self.arrived[seq] = at
             self.offers[seq] = (index, assignment["id"], assignment["orderId"])
 
+    def on_acked(self, index: int, assignment: dict[str, Any], at: float) -> None:
+        seq = int(assignment["problem"].rsplit("#", 1)[1])
+        if seq in self.due and seq not in self.acked:
+            self.acked[seq] = at
+
     def cancel(self, seq: int, order_id: int) -> None:
         """The client cancels, which frees the master (see the module's docstring)."""
         token = self.rig.client_tokens[seq % len(self.rig.client_tokens)]
@@ -108,6 +118,10 @@ class OrderBook:
 
     def latencies(self) -> list[float]:
         return [self.arrived[seq] - self.due[seq] for seq in self.arrived]
+
+    def receipt_latencies(self) -> list[float]:
+        """From each order's intended POST to its offer's ack being written."""
+        return [self.acked[seq] - self.due[seq] for seq in self.acked]
 
     def misrouted(self) -> int:
         """Offers that reached a socket other than their master's, or named another order."""
@@ -136,6 +150,8 @@ class Step:
     http_errors: dict[str, int] = field(default_factory=dict)
     cancel_errors: int = 0
     latency: dict[str, Any] = field(default_factory=dict)
+    receipt: dict[str, Any] = field(default_factory=dict)  # POST -> the offer's ack sent
+    server_receipt: dict[str, Any] = field(default_factory=dict)  # the server's, from /metrics
     throughput_per_s: float = 0.0  # offers that arrived per second while sending
     server_cpu_pct: float = 0.0
     server_rss_mib: float = 0.0
@@ -154,6 +170,7 @@ async def run_step(rig: Rig, rate: int, duration_s: float) -> Step:
     step = Step(rate=rate, planned_s=duration_s)
     book = OrderBook(rig, cancel_at_once=at_once)
     rig.fleet.sink = book
+    receipts_before = await socket_receipts(rig)
     meters = rig.meters()
     total = max(1, round(rate * duration_s))
     start = time.perf_counter()
@@ -178,6 +195,7 @@ async def run_step(rig: Rig, rate: int, duration_s: float) -> Step:
         step.dropped = rig.pool.drop_queued()
     await _drain(rig, book, BACKLOG_DRAIN_S if step.gave_up else DRAIN_S)
     _settle(rig, book, step)
+    step.server_receipt = bucket_summary(receipts_before, await socket_receipts(rig))
     if not at_once:  # free the masters, untimed, before the next step
         for seq, (_, _, order_id) in book.offers.items():
             book.cancel(seq, order_id)
@@ -202,6 +220,7 @@ def _settle(rig: Rig, book: OrderBook, step: Step) -> None:
     step.cancel_errors = sum(book.cancel_errors.values())
     step.latency = summarize(latencies)
     step.latencies_ms = [round(x * 1000, 3) for x in latencies]
+    step.receipt = summarize(book.receipt_latencies())
     step.server_rss_mib = round(rss_bytes(rig.server.pid) / 2**20, 1)
     p99 = step.latency["p99_ms"]
     step.held = (not step.gave_up and step.lost == 0 and step.misrouted == 0
@@ -237,8 +256,10 @@ async def run_ladder(rig: Rig, say: Any) -> list[Step]:
 def _describe(system: str, step: Step) -> str:
     lat = step.latency
     verdict = "held" if step.held else "FAILED" + (" (gave up)" if step.gave_up else "")
+    receipt = (f"; receipt (POST -> ack) p50 {step.receipt['p50_ms']} p99 "
+               f"{step.receipt['p99_ms']} ms" if step.receipt.get("count") else "")
     return (f"  {system} dispatch {step.rate}/s: {verdict}; p50 {lat['p50_ms']} p99 "
-            f"{lat['p99_ms']} max {lat['max_ms']} ms; offers {step.offers}/{step.placed} "
+            f"{lat['p99_ms']} max {lat['max_ms']} ms{receipt}; offers {step.offers}/{step.placed} "
             f"placed, lost {step.lost}, misrouted {step.misrouted}, errors {step.http_errors}; "
             f"throughput {step.throughput_per_s}/s; server CPU {step.server_cpu_pct}%, "
             f"generator CPU {step.generator_cpu_pct}%, max stall {step.max_stall_ms} ms")

@@ -1,10 +1,16 @@
-"""The masters' sockets (picows): connect, `auth`, `subscribe_assignments`, ping, reconnect.
+"""The masters' sockets (picows): connect, `auth`, `subscribe_assignments`, ping, ack, reconnect.
 
 One `Fleet` holds N sockets in the generator's process. Frames are parsed with orjson and
 offers go to the current `sink` (the running scenario) with their arrival time. Like the seed's
 app, every master sends an application `ping` every 45 s (spread over the interval) and answers
 the server's protocol pings. After a server restart the masters reconnect, all at once when
 told to, authenticating with the `lastEventId` they last saw.
+
+With `acks` (dispatchwire: its own apps ack, the seed's do not), each master authenticates with
+`"acks": true` and acks every event once the sink has handled it, as the real apps do:
+cumulatively, one `ack` of the newest per socket for all the frames handled in one pass of the
+loop. The sink hears when each offer's ack was written (`on_acked`): the delivery receipt's
+time, as the generator sees it.
 """
 
 import asyncio
@@ -29,6 +35,8 @@ CONNECT_ERRORS = (OSError, TimeoutError, WSError)
 class Sink(Protocol):
     def on_offer(self, index: int, assignment: dict[str, Any], at: float) -> None: ...
 
+    def on_acked(self, index: int, assignment: dict[str, Any], at: float) -> None: ...
+
 
 class _Master(WSListener):  # type: ignore[misc]
     def __init__(self, fleet: "Fleet", index: int) -> None:
@@ -50,9 +58,13 @@ class _Master(WSListener):  # type: ignore[misc]
 class Fleet:
     """N master sockets; `subscribed` counts those whose subscription the server confirmed."""
 
-    def __init__(self, url: str, tokens: list[str]) -> None:
+    def __init__(self, url: str, tokens: list[str], *, acks: bool = False) -> None:
         self.url = url
         self.tokens = tokens
+        self.acks = acks
+        self.acks_sent = 0
+        self._ack_due: dict[int, int] = {}  # socket -> the newest eventId handled, to ack
+        self._offers_acked: list[tuple[int, dict[str, Any]]] = []  # go with the next acks
         self.n = len(tokens)
         self.transports: list[WSTransport | None] = [None] * self.n
         self.last_event = [0] * self.n
@@ -74,6 +86,8 @@ class Fleet:
     def on_connected(self, index: int, transport: WSTransport) -> None:
         self.transports[index] = transport
         auth: dict[str, Any] = {"type": "auth", "token": self.tokens[index]}
+        if self.acks:
+            auth["acks"] = True
         if self.resume:
             auth["lastEventId"] = self.last_event[index]
         transport.send(WSMsgType.TEXT, orjson.dumps(auth))
@@ -83,6 +97,11 @@ class Fleet:
         event_id = message.get("eventId")
         if event_id is not None and event_id > self.last_event[index]:
             self.last_event[index] = event_id
+        if self.acks and event_id is not None:
+            # The ack goes out on the loop's next pass: after the sink has handled the frame
+            # (below, synchronously), before anything the sink queued (its cancel) is written.
+            self._handled(index, event_id, message["assignment"]
+                          if kind == "new_assignment" else None)
         if kind == "new_assignment":
             if self.sink is not None:
                 self.sink.on_offer(index, message["assignment"], at)
@@ -99,6 +118,29 @@ class Fleet:
                 self._all.set()
         elif kind in ("auth_error", "error"):
             self.errors[f"{kind}:{message.get('code') or message.get('message')}"] += 1
+
+    def _handled(self, index: int, event_id: int, offer: dict[str, Any] | None) -> None:
+        if not self._ack_due:
+            asyncio.get_running_loop().call_soon(self._send_acks)
+        if event_id > self._ack_due.get(index, 0):
+            self._ack_due[index] = event_id
+        if offer is not None:
+            self._offers_acked.append((index, offer))
+
+    def _send_acks(self) -> None:
+        """One cumulative `ack` per socket for what was handled in this pass of the loop."""
+        due, self._ack_due = self._ack_due, {}
+        offers, self._offers_acked = self._offers_acked, []
+        for index, event_id in due.items():
+            transport = self.transports[index]
+            if transport is not None:
+                transport.send(WSMsgType.TEXT, b'{"type":"ack","eventId":%d}' % event_id)
+                self.acks_sent += 1
+        at = time.perf_counter()
+        if self.sink is not None:
+            for index, offer in offers:
+                if self.transports[index] is not None:
+                    self.sink.on_acked(index, offer, at)
 
     def on_disconnected(self, index: int, transport: WSTransport) -> None:
         if self.transports[index] is not transport:

@@ -59,13 +59,16 @@ def _steps_markdown(scenarios: dict[str, Any]) -> list[str]:
     for scenario in ("dispatch", "delivery"):
         for system, figures in scenarios.get(scenario, {}).items():
             lines += ["", f"### {scenario}: {system}", "",
-                      "| offered/s | held | p50 ms | p99 ms | max ms | arrived/s | lost | "
-                      "misrouted | server CPU % | generator CPU % | max stall ms | max GC ms |",
-                      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                      "| offered/s | held | p50 ms | p99 ms | max ms | receipt p50 / p99 ms | "
+                      "arrived/s | lost | misrouted | server CPU % | generator CPU % | "
+                      "max stall ms | max GC ms |",
+                      "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
             for s in figures["steps"]:
+                receipt = (f"{_cell(s['receipt_p50_ms'])} / {_cell(s['receipt_p99_ms'])}"
+                           if "receipt_p50_ms" in s else "-")
                 lines.append(f"| {s['rate']:,} | {'yes' if s['held'] else 'no'} | "
                              f"{_cell(s['p50_ms'])} | {_cell(s['p99_ms'])} | "
-                             f"{_cell(s['max_ms'])} | {_cell(s['throughput_per_s'])} | "
+                             f"{_cell(s['max_ms'])} | {receipt} | {_cell(s['throughput_per_s'])} | "
                              f"{s['lost']} | {s['misrouted']} | {s['server_cpu_pct']} | "
                              f"{s['generator_cpu_pct']} | {s['max_stall_ms']} | "
                              f"{_cell(s.get('gc_max_ms'))} |")

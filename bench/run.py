@@ -63,7 +63,8 @@ async def open_rig(system: str, options: Options, plan: Plan, workdir: Path, say
     server = make_server(system, port=port, database=database, plan=plan, redis=None,
                          workdir=workdir, source=source, count_sql=options.profile)
     url = f"ws://127.0.0.1:{port}/ws"
-    fleet = Fleet(url, [plan.token(plan.master_user(i), "master") for i in range(plan.masters)])
+    fleet = Fleet(url, [plan.token(plan.master_user(i), "master") for i in range(plan.masters)],
+                  acks=system == "dispatchwire")  # its apps ack every event; the seed's do not
     rig = Rig(system=system, options=options, plan=plan, database=database, server=server,
               fleet=fleet, pool=HttpPool(port, options.http_connections),
               canary=Canary(url, plan.token(plan.canary_user, "client")),
@@ -144,4 +145,5 @@ async def run_system(system: str, options: Options, plan: Plan, workdir: Path,
             result["delivery"] = [dataclasses.asdict(step) for step in steps]
         result["fleet_errors"] = dict(rig.fleet.errors)
         result["fleet_drops"] = rig.fleet.drops
+        result["fleet_acks_sent"] = rig.fleet.acks_sent
     return result

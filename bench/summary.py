@@ -10,6 +10,9 @@ ROWS: list[tuple[str, str, str]] = [
     ("dispatch", "p50_ms", "dispatch: p50 at that rate (none held: last step), ms"),
     ("dispatch", "p99_ms", "dispatch: p99 at that rate (none held: last step), ms"),
     ("dispatch", "max_ms", "dispatch: max at that rate (none held: last step), ms"),
+    ("dispatch", "receipt_p50_ms", "dispatch: delivery receipt (POST -> ack sent) p50 there, ms"),
+    ("dispatch", "receipt_p99_ms", "dispatch: delivery receipt (POST -> ack sent) p99 there, ms"),
+    ("dispatch", "server_receipts", "dispatch: receipts the server recorded before the cancel"),
     ("dispatch", "lost", "dispatch: offers lost (whole ladder)"),
     ("dispatch", "misrouted", "dispatch: offers misrouted (whole ladder)"),
     ("dispatch", "saturation_per_s", "dispatch: most offers/s delivered (any step)"),
@@ -49,6 +52,14 @@ STEP_KEYS = ("rate", "held", "gave_up", "sent", "placed", "offers", "lost", "mis
 def _step(raw: dict[str, Any]) -> dict[str, Any]:
     step = {key: raw[key] for key in STEP_KEYS if key in raw}
     step.update({key: raw["latency"].get(key) for key in ("p50_ms", "p99_ms", "max_ms")})
+    receipt, server = raw.get("receipt") or {}, raw.get("server_receipt") or {}
+    if receipt.get("count"):  # dispatchwire's masters ack; the peer's do not
+        step.update(receipt_p50_ms=receipt["p50_ms"], receipt_p99_ms=receipt["p99_ms"],
+                    receipt_max_ms=receipt["max_ms"], receipts=receipt["count"])
+    if server.get("count") is not None:
+        step.update(server_receipts=server["count"],
+                    server_receipt_p50_le_ms=server["p50_le_ms"],
+                    server_receipt_p99_le_ms=server["p99_le_ms"])
     return step
 
 
@@ -63,6 +74,10 @@ def _ladder(raw_steps: list[dict[str, Any]], memory: dict[str, Any]) -> dict[str
         "rate_per_s": top["rate"] if top else 0,
         "p50_ms": shown.get("p50_ms"), "p99_ms": shown.get("p99_ms"),
         "max_ms": shown.get("max_ms"),
+        "receipt_p50_ms": shown.get("receipt_p50_ms"),
+        "receipt_p99_ms": shown.get("receipt_p99_ms"),
+        "server_receipts": sum(step.get("server_receipts") or 0 for step in steps)
+        if any("server_receipts" in step for step in steps) else None,
         "lost": sum(step["lost"] for step in steps),
         "misrouted": sum(step["misrouted"] for step in steps),
         "saturation_per_s": max((step["throughput_per_s"] for step in steps), default=None),

@@ -4,6 +4,8 @@ of each test whatever happens, and users registered on them over HTTP."""
 import asyncio
 import itertools
 import os
+import re
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,3 +142,33 @@ async def eventually(predicate: Any, within: float = 5.0, interval: float = 0.02
             if result := predicate():
                 return result
             await asyncio.sleep(interval)
+
+
+def delivered_via(server: Server, offer_id: int) -> str | None:
+    """How the server recorded the offer delivered (`deliveredVia`; None: not yet), read from
+    its database without a poll, which would itself count as a delivery."""
+    path = server.database_url.split("///", 1)[1]
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        row = conn.execute("SELECT delivered_via FROM assignments WHERE id = ?",
+                           (offer_id,)).fetchone()
+    conn.close()
+    assert row is not None, f"no offer {offer_id}"
+    return row[0]
+
+
+async def frames_in(server: Server, kind: str) -> float:
+    """The server's count of frames of `kind` received (from /metrics)."""
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        text = (await http.get("/metrics")).text
+    found = re.search(rf'dispatchwire_ws_frames_in_total{{type="{kind}"}} (\S+)', text)
+    return float(found.group(1)) if found else 0.0
+
+
+def pending_offers(server: Server, master_id: int) -> list[int]:
+    """The master's pending offers, read from the server's database (a poll would deliver)."""
+    path = server.database_url.split("///", 1)[1]
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT id FROM assignments WHERE master_id = ? AND status = "
+                            "'pending' ORDER BY id", (master_id,)).fetchall()
+    conn.close()
+    return [row[0] for row in rows]

@@ -4,9 +4,7 @@ offer made before the master connected is found by the first poll; the shift fol
 client's life."""
 
 import asyncio
-import re
 
-import httpx
 import pytest
 
 from dispatchwire.client import (
@@ -23,18 +21,11 @@ from dispatchwire.client import (
 from tests.client.conftest import (
     Server,
     call,
+    frames_in,
     place_order,
     register,
     unique_appliance,
 )
-
-
-async def frames_in(server: Server, kind: str) -> float:
-    """The server's count of frames of `kind` received (from /metrics)."""
-    async with httpx.AsyncClient(base_url=server.url) as http:
-        text = (await http.get("/metrics")).text
-    found = re.search(rf'dispatchwire_ws_frames_in_total{{type="{kind}"}} (\S+)', text)
-    return float(found.group(1)) if found else 0.0
 
 
 async def test_an_offer_goes_from_the_socket_to_completed(shared_server: Server) -> None:

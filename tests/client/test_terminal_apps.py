@@ -1,6 +1,6 @@
 """The terminal apps, run as commands: `dispatchwire master` driven in a pseudo-terminal
 through an offer, an accept and a completion; `dispatchwire watch` printing a resumed,
-gap-free event log across a server restart."""
+gap-free event log across a server restart. Both ack what they have shown."""
 
 import asyncio
 import json
@@ -14,7 +14,9 @@ import pexpect
 from tests.client.conftest import (
     Server,
     call,
+    delivered_via,
     eventually,
+    pending_offers,
     place_order,
     register,
     unique_appliance,
@@ -54,6 +56,8 @@ async def test_the_master_app_takes_an_offer_to_completed(make_server: Any,
         placed = await place_order(server, customer, appliance)
         await expect(app, f"new offer \\d+: {appliance} at 1 Main St")
         await expect(app, r"4:5\d")  # the countdown to the deadline, 300 s away
+        [offer] = pending_offers(server, master.user["masterId"])
+        assert await eventually(lambda: delivered_via(server, offer)) == "socket"  # acked
         app.send("a")
         await expect(app, f"accepted offer \\d+: order {placed['id']}, call Client")
         await expect(app, r"\+1 555 0100")  # the client's phone, after accepting
@@ -102,6 +106,8 @@ async def test_watch_prints_a_resumed_event_log(make_server: Any, tmp_path: Path
     try:
         await eventually(lambda: event_ids() == [1], within=10)
         assert frames()[0]["type"] == "auth_success"
+        offer_id = frames()[1]["assignment"]["id"]
+        assert await eventually(lambda: delivered_via(server, offer_id)) == "socket"  # acked
         [offer] = await call(server, "GET", "/api/assignments/pending", master)
         await call(server, "POST", f"/api/assignments/{offer['id']}/accept", master)
         await eventually(lambda: event_ids() == [1, 2])

@@ -100,7 +100,8 @@ async def test_a_cut_socket_falls_back_to_polling_then_goes_live_again(
     seen = await page.evaluate(f"sessionStorage.getItem('dispatchwire.lastEventId.{master['id']}')")
     switch.on = True
     await expect(indicator).to_have_attribute("data-state", "live")
-    assert seen == "1" and switch.auths[-1] == {"type": "auth", "lastEventId": 1}  # resumed
+    resumed = {"type": "auth", "acks": True, "lastEventId": 1}  # the newest event applied
+    assert seen == "1" and switch.auths[-1] == resumed
     await expect(page.locator("#connection-text")).to_have_text("Live")
     await expect(page.get_by_role("button", name="Reconnect now")).to_be_hidden()
     admin = await api.login("admin@example.com", "admin-demo-1")

@@ -80,7 +80,7 @@ async def test_a_reload_keeps_the_session_and_the_state(pages: Pages, api: Api,
     await expect(page.locator(f"li.offer[data-order-id='{first['id']}']")).to_be_visible()
 
     seen = await page.evaluate(f"sessionStorage.getItem('dispatchwire.lastEventId.{master['id']}')")
-    assert seen is not None and switch.auths == [{"type": "auth"}]
+    assert seen is not None and switch.auths == [{"type": "auth", "acks": True}]
     await page.reload()
     await expect(page.locator("#app-view")).to_be_visible()
     await expect(page.locator("#login-view")).to_be_hidden()
@@ -89,7 +89,7 @@ async def test_a_reload_keeps_the_session_and_the_state(pages: Pages, api: Api,
     await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
     await expect(page.locator("#offers .time")).to_have_text(re.compile(r"left to answer$"))
     # The reloaded page resumed after the newest event it had seen.
-    assert switch.auths[-1] == {"type": "auth", "lastEventId": int(seen)}
+    assert switch.auths[-1] == {"type": "auth", "acks": True, "lastEventId": int(seen)}
     await expect(page.locator("#offers li.offer")).to_have_count(1)
     await page.locator("#offers li.offer").get_by_role("button", name="Decline").click()
     await expect(page.locator("#offers li.offer")).to_have_count(0)

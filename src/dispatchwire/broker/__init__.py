@@ -6,6 +6,7 @@ asked for; a new one (NATS, say) is one more module and one more line here.
 
 from urllib.parse import urlsplit
 
+from dispatchwire.broker import metrics as _metrics  # noqa: F401  (served at /metrics from start)
 from dispatchwire.broker.base import Broker, GapListener, Listener, TransientListener
 from dispatchwire.errors import ConfigurationError
 

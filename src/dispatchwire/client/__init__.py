@@ -24,6 +24,9 @@ What it does for you:
 - **Once**: events carry `source` ("socket" or "poll"); repeats are dropped by `eventId` and
   by content (offer id, expired offer id, order status), so an offer found by a poll is not
   handed over again when the replay brings it.
+- **Receipts**: `"acks": true` on `auth`, and an `ack` (cumulative) once the application has
+  handled each event: a callback returned, an iterator handed it out (`_receipts.py`);
+  `handled_event_id` is how far that goes. A reconnect resumes after the handled events.
 - **Tokens**: renewed on the open socket before they run out (the server would close it with
   4401), by logging in again or calling `token_provider`; a 401 on a REST call or a 4401 on
   the socket gets a fresh token too, then carries on from `last_event_id`.

@@ -21,6 +21,7 @@ from dispatchwire.client._models import (
 )
 from dispatchwire.client._options import Options, ws_url_of
 from dispatchwire.client._poller import OpenOffers, offer_events, status_events
+from dispatchwire.client._receipts import Receipts
 from dispatchwire.client._socket import SessionEnd, SocketConfig, SocketSession
 from dispatchwire.client._state import Observable, State
 from dispatchwire.client._tokens import TokenProvider, Tokens
@@ -68,7 +69,12 @@ class Client:
         self.error: ClientError | None = None
         """The error that closed the client, if one did."""
         self._dedup = Dedup(last_event_id)
-        self._listeners = Listeners(self._fail, queue_size=self.options.queue_size)
+        self._receipts = Receipts(last_event_id)
+        # A client with `on_frame` has handled a frame once the hook returned: what it keeps
+        # for listeners that may never come (`watch` has none) must not hold the acks back.
+        self._listeners = Listeners(self._fail, receipts=self._receipts,
+                                    hold_backlog=on_frame is None,
+                                    queue_size=self.options.queue_size)
         self._open_offers, self._seq = OpenOffers(), 0
         self._known: dict[int, str] = {}
         self._baseline_taken = False
@@ -180,6 +186,12 @@ class Client:
         return self._dedup.cursor
 
     @property
+    def handled_event_id(self) -> int | None:
+        """The newest `eventId` up to which the application has handled every event (what the
+        client acks); the safest id to persist for a restart."""
+        return self._receipts.handled.value
+
+    @property
     def token(self) -> str | None:
         """The current token (renewed as it runs out)."""
         return self._tokens.token
@@ -252,11 +264,17 @@ class Client:
         return self.user.role == "master" and self.options.subscribe
 
     async def _open_session(self) -> SessionEnd:
-        config = SocketConfig(self.ws_url, self.options.ping_interval, self.options.keepalive,
-                              self.options.open_timeout, self._wants_offers,
-                              self.options.renew_tokens)
-        session = SocketSession(config, self._tokens, cursor=self._dedup.cursor,
-                                on_live=self._link.went_live, on_frame=self._on_frame)
+        options = self.options
+        config = SocketConfig(self.ws_url, options.ping_interval, options.keepalive,
+                              options.open_timeout, self._wants_offers, options.renew_tokens,
+                              options.acks)
+        # A client that acks resumes after what was handled: with `acks` the server takes
+        # `lastEventId` as a receipt. The events seen but still held come again and are
+        # dropped as repeats.
+        cursor = self._receipts.resume_point() if options.acks else self._dedup.cursor
+        session = SocketSession(config, self._tokens, cursor=cursor,
+                                on_live=self._link.went_live, on_frame=self._on_frame,
+                                receipts=self._receipts)
         return await session.run()
 
     async def _renew_token(self, stale: str | None) -> None:
@@ -277,8 +295,18 @@ class Client:
 
     def _on_frame(self, frame: dict[str, Any]) -> None:
         event_id = frame.get("eventId")
-        if isinstance(event_id, int) and not self._dedup.new_frame(event_id):
-            return  # a repeat from before the resume point
+        if not isinstance(event_id, int):
+            self._handle_frame(frame)
+        elif self._dedup.new_frame(event_id):  # not a repeat from before the resume point
+            # Held while it goes to the hook and the listeners, so that a frame no one wants
+            # (or a repeat of what a poll found) still moves the cursor past it.
+            self._receipts.hold(event_id)
+            try:
+                self._handle_frame(frame)
+            finally:
+                self._receipts.release(event_id)
+
+    def _handle_frame(self, frame: dict[str, Any]) -> None:
         if self._on_raw_frame is not None:
             self._on_raw_frame(frame)
         try:

@@ -35,7 +35,9 @@ class User:
 @dataclass(frozen=True)
 class Offer:
     """An offer of an order to a master, with basic information only (nothing about the
-    client). Accept it before `expires_at`."""
+    client). Accept it before `expires_at`. From the REST API (`pending()`) it also says when
+    and how the server knew it reached the master (`delivered_at`, `delivered_via`: `socket`,
+    `poll`, `answer` or `pong`); the socket's frame does not carry them."""
 
     id: int
     order_id: int
@@ -44,13 +46,18 @@ class Offer:
     address: str
     expires_at: datetime
     created_at: datetime
+    delivered_at: datetime | None = field(default=None, compare=False)
+    delivered_via: str | None = field(default=None, compare=False)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Offer":
+        delivered_at = data.get("deliveredAt")
         return cls(id=data["id"], order_id=data["orderId"],
                    appliance_type=data["applianceType"], problem=data["problem"],
                    address=data["address"], expires_at=_time(data["expiresAt"]),
-                   created_at=_time(data["createdAt"]))
+                   created_at=_time(data["createdAt"]),
+                   delivered_at=_time(delivered_at) if delivered_at else None,
+                   delivered_via=data.get("deliveredVia"))
 
     def seconds_left(self, now: datetime | None = None) -> float:
         """Seconds until the deadline (negative once it has passed)."""

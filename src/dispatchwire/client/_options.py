@@ -22,6 +22,10 @@ class Options:
     `keepalive`: seconds between protocol pings (and to wait for their pong).
     `manage_shift` (masters): start the shift on `start()`, end it on `close()`.
     `subscribe` (masters): subscribe the socket to offers.
+    `acks`: tell the server (`"acks": true` on `auth`) that this client acks, and `ack` each
+    event once the application has handled it: its offers then count as delivered only when
+    they really reached the application. False behaves as the seed's apps (the server takes
+    the pong to a ping after each offer as the receipt).
     """
 
     ping_interval: float = 45.0
@@ -37,6 +41,7 @@ class Options:
     manage_shift: bool = True
     subscribe: bool = True
     queue_size: int = 10_000
+    acks: bool = True
 
 
 def ws_url_of(url: str) -> str:

@@ -16,6 +16,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidURI, WebSocketException
 
 from dispatchwire.client._errors import AuthError, ClientError
+from dispatchwire.client._receipts import Receipts
 from dispatchwire.client._tokens import Tokens
 
 __all__ = ["SessionEnd", "SocketSession"]
@@ -43,16 +44,20 @@ class SocketConfig:
     open_timeout: float
     subscribe: bool
     renew_tokens: bool
+    acks: bool = False
 
 
 class SocketSession:
     """Runs one connection. `on_live(resumed)` is called once the socket is authenticated
-    (and subscribed, when asked); `on_frame(frame)` with every other frame, in order."""
+    (and subscribed, when asked); `on_frame(frame)` with every other frame, in order. With
+    `config.acks`, it acks what `receipts` says is handled, beyond the resume point."""
 
     def __init__(self, config: SocketConfig, tokens: Tokens, *, cursor: int | None,
                  on_live: Callable[[bool], None],
-                 on_frame: Callable[[dict[str, Any]], None]) -> None:
+                 on_frame: Callable[[dict[str, Any]], None],
+                 receipts: Receipts | None = None) -> None:
         self._config, self._tokens, self._cursor = config, tokens, cursor
+        self._receipts = receipts
         self._on_live, self._on_frame = on_live, on_frame
         self._token: str | None = None
         self._authenticated = self._live = False
@@ -92,6 +97,8 @@ class SocketSession:
         auth: dict[str, Any] = {"type": "auth", "token": self._token}
         if self._cursor is not None:
             auth["lastEventId"] = self._cursor
+        if self._acking:
+            auth["acks"] = True
         await ws.send(json.dumps(auth))
         async for text in ws:
             try:
@@ -108,6 +115,8 @@ class SocketSession:
         if kind == "auth_success" and not self._authenticated:
             self._authenticated = True
             self._spawn(self._ping(ws))
+            if self._acking:
+                self._spawn(self._ack(ws))
             if self._config.renew_tokens:
                 self._spawn(self._renew(ws))
             if self._config.subscribe:
@@ -122,6 +131,22 @@ class SocketSession:
             log.warning("the server refused a frame: %s: %s", frame.get("code"),
                         frame.get("message"))
         self._on_frame(frame)
+
+    @property
+    def _acking(self) -> bool:
+        return self._config.acks and self._receipts is not None
+
+    async def _ack(self, ws: ClientConnection) -> None:
+        """One `ack` each time the handled cursor moves: cumulative, so a burst handled at
+        once costs one frame. The resume point needs none: with `acks` the server takes
+        `lastEventId` as handled."""
+        assert self._receipts is not None
+        acked = self._cursor
+        with contextlib.suppress(ConnectionClosed):
+            async for handled in self._receipts.handled.changes():
+                if handled is not None and (acked is None or handled > acked):
+                    await ws.send(json.dumps({"type": "ack", "eventId": handled}))
+                    acked = handled
 
     def _go_live(self) -> None:
         if not self._live:

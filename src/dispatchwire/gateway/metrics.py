@@ -1,10 +1,13 @@
 """Prometheus metrics of the gateway (rules in deploy/prometheus/dispatchwire-rules.yml)."""
 
+import functools
+
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "CLOSED", "CONNECTIONS", "DELIVERY_LATENCY", "FRAMES_IN", "FRAMES_OUT",
     "RATE_LIMITED", "RECONNECT_SECONDS", "REPLAYED_EVENTS", "REPLAYS", "SUBSCRIPTIONS",
+    "frames_in", "frames_out",
 ]
 
 CONNECTIONS = Gauge("dispatchwire_ws_connections", "Authenticated WebSocket connections")
@@ -27,3 +30,7 @@ RECONNECT_SECONDS = Histogram(
     "From a user's last socket dropping to the user authenticating again",
     buckets=(0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300),
 )
+
+# A label's child, looked up once: `labels()` costs ~3 µs, a third of a frame's own work.
+frames_in = functools.lru_cache(maxsize=64)(FRAMES_IN.labels)
+frames_out = functools.lru_cache(maxsize=64)(FRAMES_OUT.labels)

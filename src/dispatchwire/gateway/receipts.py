@@ -32,6 +32,8 @@ __all__ = ["Receipts"]
 
 log = logging.getLogger(__name__)
 
+UNACKED_KEPT = 64  # offers a socket awaits acks for; older ones are left to push and timeout
+
 
 class Receipts:
     def __init__(self, ctx: Context) -> None:
@@ -45,8 +47,8 @@ class Receipts:
         if offer_id is None or conn.closing:
             return
         if conn.acks:
-            if conn.unacked is None:
-                conn.unacked = deque()
+            if conn.unacked is None:  # bounded: a client that promised acks may never send one
+                conn.unacked = deque(maxlen=UNACKED_KEPT)
             conn.unacked.append((stored.event_id, offer_id))
             return
         if conn.unponged is None:

@@ -44,6 +44,13 @@ for _path, _name in PAGES.items():
                         response_class=FileResponse)
 
 
+@router.api_route("/sw.js", methods=["GET", "HEAD"])
+async def service_worker() -> FileResponse:
+    """The pages' service worker (Web Push on /master), from the root: a worker's scope is at
+    most the folder it is served from, and it must control /master."""
+    return _file("sw.js")
+
+
 @router.api_route("/static/{name}", methods=["GET", "HEAD"])
 async def static_file(name: str) -> Response:
     if name not in FILES:

@@ -117,7 +117,6 @@ export default {
   "master.shiftEnded": "Your shift has ended.",
   "master.youRepair": "You repair: {list}.",
   "master.anyAppliance": "You take any appliance.",
-  "master.notifyEnable": "Turn on notifications for new offers",
   "master.offers": "Offers",
   "master.offersWaiting": {
     one: "{count} offer waiting for your answer",
@@ -148,6 +147,25 @@ export default {
   "master.locationOff": "Your location is not shared.",
   "master.locationWaiting": "Finding your location…",
   "master.locationSharing": "Your client sees where you are · sent {ago}",
+
+  // Notifications on /master (push.js) and the service worker's notices (sw.js)
+  "push.title": "Notifications",
+  "push.ask": "Get new offers as notifications on this device, even while this page is closed or the screen is off. Your browser will ask you to allow them.",
+  "push.turnOn": "Turn on notifications",
+  "push.isOn": "Notifications are on: new offers reach this device even while this page is closed.",
+  "push.turnOff": "Turn off",
+  "push.blocked": "Notifications are blocked for this site. To get offers while this page is closed, allow them in the browser's site settings, then reload the page.",
+  "push.turnedOn": "Notifications are on for this device.",
+  "push.turnedOff": "Notifications are off for this device.",
+  "push.offerTitle": "New offer: {appliance}",
+  "push.answerWithin": "Answer within {time} (by {clock})",
+  "push.endedTitle": "Offer ended",
+  "push.endedTitleOrder": "Order #{orderId}: offer ended",
+  "push.endedTimeout": "The time to answer ran out.",
+  "push.endedUndelivered": "It did not reach you in time and went to another master.",
+  "push.endedWithdrawn": "It was withdrawn.",
+  "push.endedTaken": "Another master took the order.",
+  "push.endedOther": "It is no longer open.",
 
   // / (clients)
   "client.title": "Repairs · dispatchwire",

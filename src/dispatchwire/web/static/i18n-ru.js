@@ -105,7 +105,6 @@ export default {
   "master.shiftEnded": "Смена завершена.",
   "master.youRepair": "Ваша техника: {list}.",
   "master.anyAppliance": "Вы берёте заказы на любую технику.",
-  "master.notifyEnable": "Включить уведомления о новых предложениях",
   "master.offers": "Предложения",
   "master.offersWaiting": {
     one: "{count} предложение ждёт вашего ответа",
@@ -138,6 +137,25 @@ export default {
   "master.locationOff": "Ваше местоположение не передаётся.",
   "master.locationWaiting": "Определяем ваше местоположение…",
   "master.locationSharing": "Клиент видит, где вы · отправлено {ago}",
+
+  // Notifications on /master (push.js) and the service worker's notices (sw.js)
+  "push.title": "Уведомления",
+  "push.ask": "Получайте новые предложения уведомлениями на это устройство, даже когда страница закрыта или экран выключен. Браузер попросит их разрешить.",
+  "push.turnOn": "Включить уведомления",
+  "push.isOn": "Уведомления включены: новые предложения приходят на это устройство, даже когда страница закрыта.",
+  "push.turnOff": "Выключить",
+  "push.blocked": "Уведомления для этого сайта запрещены. Чтобы получать предложения при закрытой странице, разрешите их в настройках сайта в браузере и обновите страницу.",
+  "push.turnedOn": "Уведомления на этом устройстве включены.",
+  "push.turnedOff": "Уведомления на этом устройстве выключены.",
+  "push.offerTitle": "Новое предложение: {appliance}",
+  "push.answerWithin": "Ответьте в течение {time} (до {clock})",
+  "push.endedTitle": "Предложение закрыто",
+  "push.endedTitleOrder": "Заказ №{orderId}: предложение закрыто",
+  "push.endedTimeout": "Время на ответ истекло.",
+  "push.endedUndelivered": "Оно не дошло до вас вовремя и передано другому мастеру.",
+  "push.endedWithdrawn": "Его отозвали.",
+  "push.endedTaken": "Заказ взял другой мастер.",
+  "push.endedOther": "Оно больше не действует.",
 
   // / (clients)
   "client.title": "Ремонт · dispatchwire",

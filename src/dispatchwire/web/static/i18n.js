@@ -48,6 +48,8 @@ function chooseLanguage() {
 
 export const lang = chooseLanguage();
 const messages = CATALOGUES[lang];
+/** The messages of the page's language (the service worker gets them: push.js). */
+export const catalogue = messages;
 const plurals = new Intl.PluralRules(lang);
 const numbers = new Intl.NumberFormat(lang, { maximumFractionDigits: 2 });
 

@@ -6,7 +6,8 @@ import { serverNow } from "./api.js";
 import { ChatPanel } from "./chat.js";
 import { formatCountdown, formatList, lang, t } from "./i18n.js";
 import { LocationSharer } from "./location.js";
-import { announceOffer, setupNotificationButton } from "./notify.js";
+import { announceOffer, withdrawNotice } from "./notify.js";
+import { PushSwitch } from "./push.js";
 import { LiveSocket, timings } from "./socket.js";
 import {
   $, act, applianceLabel, el, handleError, labelled, phoneLink, sessionExpired, showConnection,
@@ -19,8 +20,8 @@ const ACTIVE = new Set(["assigned", "in_progress"]);
 
 const times = timings({ locationS: 2 });
 const state = {
-  session: null, socket: null, onShift: false, offers: new Map(), jobs: [], ticker: null,
-  chats: new Map(), sharer: null, // chats by order id: kept across renders (see chat.js)
+  session: null, socket: null, push: null, onShift: false, offers: new Map(), jobs: [],
+  ticker: null, chats: new Map(), sharer: null, // chats by order id: kept across renders (see chat.js)
 };
 
 // An appliance's name inside a sentence: "washing machine", "стиральная машина".
@@ -84,6 +85,7 @@ function onEvent(frame) {
     renderOffers();
     announceOffer(offer);
   } else if (frame.type === "assignment_expired") {
+    withdrawNotice(frame.assignmentId);
     const offer = state.offers.get(frame.assignmentId);
     if (!offer) return;
     state.offers.delete(frame.assignmentId);
@@ -117,6 +119,7 @@ async function acceptOffer(offer) {
   try {
     const { order } = await state.session.call(`/api/assignments/${offer.id}/accept`, { method: "POST" });
     state.offers.delete(offer.id);
+    withdrawNotice(offer.id);
     upsertJob(order);
     render();
     showNotice(t("master.accepted", { name: order.client.name, address: order.address }));
@@ -135,6 +138,7 @@ async function declineOffer(offer) {
     showNotice(t("master.declined", { orderId: offer.orderId }));
   } finally {
     state.offers.delete(offer.id);
+    withdrawNotice(offer.id);
     renderOffers();
   }
 }
@@ -198,7 +202,10 @@ function tick() {
     if (left <= 0) { // gone at expiresAt, whether or not assignment_expired has come
       state.offers.delete(Number(node.dataset.assignmentId));
       renderOffers();
-      if (offer) showNotice(t("master.offerExpired", { orderId: offer.orderId }));
+      if (offer) {
+        withdrawNotice(offer.id);
+        showNotice(t("master.offerExpired", { orderId: offer.orderId }));
+      }
       return;
     }
     const seconds = Math.ceil(left / 1000);
@@ -259,12 +266,13 @@ function render() {
 
 function leave() {
   state.socket?.stop();
+  state.push?.leave();
   clearInterval(state.ticker);
   state.sharer?.setActive(false);
   state.sharer?.element.remove();
   Object.assign(state, {
-    session: null, socket: null, onShift: false, offers: new Map(), jobs: [], chats: new Map(),
-    sharer: null,
+    session: null, socket: null, push: null, onShift: false, offers: new Map(), jobs: [],
+    chats: new Map(), sharer: null,
   });
   document.title = TITLE;
 }
@@ -282,15 +290,16 @@ async function enter(session) {
     onAuthFailed: sessionExpired,
     onError: (error, when) => { if (when === "connect" || error.status === 401) handleError(error); },
   });
+  state.push = new PushSwitch(session);
   await sync();
   state.socket.start();
   state.ticker = setInterval(() => {
     tick();
     state.sharer?.render();
   }, 250);
+  state.push.start().catch((error) => console.warn("dispatchwire: push not available", error));
 }
 
 $("#shift-toggle").addEventListener("click", (event) => act(event.currentTarget, toggleShift));
 $("#reconnect").addEventListener("click", () => state.socket?.reconnectNow());
-setupNotificationButton($("#notify-enable"));
 await startPage({ page: "master", role: "master", enter, leave });

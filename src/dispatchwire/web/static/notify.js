@@ -1,5 +1,6 @@
-// A new offer is announced with a beep, a vibration and a system notification, each where the
-// browser allows it (sound needs a click on the page first; notifications need a permission).
+// A new offer is announced with a beep, a vibration and, while the page is hidden, a system
+// notification, each where the browser allows it (sound needs a click on the page first;
+// notifications need the permission, which the push card asks for: push.js).
 
 import { t } from "./i18n.js";
 import { applianceLabel } from "./ui.js";
@@ -31,17 +32,25 @@ function beep() {
   tone.stop(now + 0.5);
 }
 
-function systemNotification(offer) {
+// Shown through the service worker's registration where there is one (Android Chrome allows
+// no other way), with the tag a push of the same offer uses: one notice per offer, whichever
+// way it came, and gone when the offer ends.
+async function systemNotification(offer) {
   if (!("Notification" in window) || Notification.permission !== "granted" || !document.hidden) return;
+  const title = t("master.notificationTitle");
+  const options = {
+    body: t("master.notificationBody", {
+      appliance: applianceLabel(offer.applianceType), problem: offer.problem, address: offer.address,
+    }),
+    tag: `assignment-${offer.id}`,
+    data: { url: "/master", kind: "offer", assignmentId: offer.id, orderId: offer.orderId },
+  };
   try {
-    new Notification(t("master.notificationTitle"), {
-      body: t("master.notificationBody", {
-        appliance: applianceLabel(offer.applianceType), problem: offer.problem, address: offer.address,
-      }),
-      tag: `offer-${offer.id}`,
-    });
+    const registration = await navigator.serviceWorker?.getRegistration("/");
+    if (registration) await registration.showNotification(title, options);
+    else new Notification(title, options);
   } catch {
-    // Android Chrome allows notifications only from a service worker: the beep has to do.
+    // notifications refused here: the beep has to do
   }
 }
 
@@ -51,14 +60,13 @@ export function announceOffer(offer) {
   systemNotification(offer);
 }
 
-/** The "Turn on notifications" button, shown while the browser has not been asked yet. */
-export function setupNotificationButton(button) {
-  const update = () => {
-    button.hidden = !("Notification" in window) || Notification.permission !== "default";
-  };
-  button.addEventListener("click", async () => {
-    await Notification.requestPermission();
-    update();
-  });
-  update();
+/** The offer is no longer open: its notice, if any, goes. */
+export async function withdrawNotice(assignmentId) {
+  try {
+    const registration = await navigator.serviceWorker?.getRegistration("/");
+    const shown = await registration?.getNotifications({ tag: `assignment-${assignmentId}` });
+    for (const notice of shown ?? []) notice.close();
+  } catch {
+    // nothing shown, nothing to take back
+  }
 }

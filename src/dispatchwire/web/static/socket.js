@@ -1,5 +1,7 @@
 // The /ws protocol for the pages (docs/websocket-api.md): auth with resume, subscribe, ping,
 // reconnect with capped, jittered backoff, and fallback polling while the socket is down.
+// Every event is acked once the page has applied it (`"acks": true` on auth): one `ack` of the
+// newest for all those applied in one go, so the server knows the offer reached the screen.
 
 const DEFAULTS = { pingS: 45, pollS: 60, retryS: 1, retryCapS: 30, authTimeoutS: 10 };
 
@@ -44,6 +46,7 @@ export class LiveSocket {
     this.timers = {};
     this.state = null;
     this.pollFailed = false;
+    this.ackDue = false;
     this.wake = () => {
       if (document.visibilityState !== "hidden") this.reconnectNow(false);
     };
@@ -109,7 +112,8 @@ export class LiveSocket {
     this.timers.auth = setTimeout(() => ws.close(4000, "no auth_success"),
       this.times.authTimeoutS * 1000);
     ws.onopen = () => {
-      const auth = { type: "auth", token: this.token };
+      // lastEventId is the newest event applied: with `acks` the server takes it as handled.
+      const auth = { type: "auth", token: this.token, acks: true };
       if (this.lastEventId !== null) auth.lastEventId = this.lastEventId;
       ws.send(JSON.stringify(auth));
     };
@@ -174,6 +178,18 @@ export class LiveSocket {
       console.error("dispatchwire: an event could not be shown", frame, error);
     }
     this.lastEventId = frame.eventId;
+    this.ackSoon();
+  }
+
+  /** Ack the newest applied event once the events applied now are all done (cumulative). */
+  ackSoon() {
+    if (this.ackDue) return;
+    this.ackDue = true;
+    queueMicrotask(() => {
+      this.ackDue = false;
+      const eventId = this.lastEventId;
+      if (eventId !== null && this.authed) this.send({ type: "ack", eventId });
+    });
   }
 
   runSync(ws) {

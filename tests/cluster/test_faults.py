@@ -27,6 +27,9 @@ def cluster_env() -> dict[str, str]:
     return {"DISPATCHWIRE_ASSIGNMENT_TIMEOUT_S": str(TIMEOUT_S)}
 
 
+MAX_LET_GO = 3
+
+
 class Workload:
     """The masters' behaviour, and what they took."""
 
@@ -34,11 +37,17 @@ class Workload:
         self.cluster = cluster
         self.random = random.Random(seed)
         self.taken: set[int] = set()  # offers accepted
+        self.let_expire: dict[int, int] = {}  # order id -> offers of it let expire
         self._tasks: set[asyncio.Task[None]] = set()
 
     def on_offer(self, app: UserApp, assignment: dict[str, Any]) -> None:
-        if self.random.random() < 0.5:
-            return  # let it expire
+        order_id = assignment["orderId"]
+        # Half the offers expire, but an order some masters let go is taken by the next: a
+        # master is never offered an order he let expire, so an order every master let go
+        # would wait for ever, and the test with it.
+        if self.let_expire.get(order_id, 0) < MAX_LET_GO and self.random.random() < 0.5:
+            self.let_expire[order_id] = self.let_expire.get(order_id, 0) + 1
+            return
         task = asyncio.create_task(self._take(app.user, assignment))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

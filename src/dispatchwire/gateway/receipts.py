@@ -33,6 +33,8 @@ __all__ = ["Receipts"]
 log = logging.getLogger(__name__)
 
 UNACKED_KEPT = 64  # offers a socket awaits acks for; older ones are left to push and timeout
+# Receipts that could not be stored (the database away) are tried again for this long.
+STORE_RETRY_FIRST_S, STORE_RETRY_MAX_S, STORE_RETRY_FOR_S = 0.5, 5.0, 600.0
 
 
 class Receipts:
@@ -108,7 +110,19 @@ class Receipts:
             task.add_done_callback(self._tasks.discard)
 
     async def _store(self, offer_ids: list[int], via: DeliveredVia, at: datetime) -> None:
-        try:
-            await record_deliveries(self._ctx, assignment_ids=offer_ids, via=via, at=at)
-        except Exception:  # the offer goes on to push and the undelivered timeout instead
-            log.exception("recording offers %s delivered via %s failed", offer_ids, via)
+        """Record the receipts, as of when they came; while the database is away, try again
+        (a receipt lost would make a master who got his offer look unreachable)."""
+        delay = STORE_RETRY_FIRST_S
+        while True:
+            try:
+                await record_deliveries(self._ctx, assignment_ids=offer_ids, via=via, at=at)
+                return
+            except Exception as exc:
+                if (utcnow() - at).total_seconds() > STORE_RETRY_FOR_S:
+                    log.error("gave up recording offers %s delivered via %s: %s", offer_ids,
+                              via, exc)
+                    return
+                log.warning("recording offers %s delivered via %s failed (%s); trying again in"
+                            " %.0f s", offer_ids, via, type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, STORE_RETRY_MAX_S)

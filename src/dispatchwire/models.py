@@ -4,9 +4,9 @@ from dispatchwire.auth.models import User
 from dispatchwire.dispatch.models import Assignment
 from dispatchwire.events.models import Event
 from dispatchwire.masters.models import Master
-from dispatchwire.orders.models import Order
+from dispatchwire.orders.models import Escalation, Order, OrderStep
 from dispatchwire.push.models import PushJob, PushSubscription
 from dispatchwire.store import Base
 
-__all__ = ["Assignment", "Base", "Event", "Master", "Order", "PushJob", "PushSubscription",
-           "User"]
+__all__ = ["Assignment", "Base", "Escalation", "Event", "Master", "Order", "OrderStep", "PushJob",
+           "PushSubscription", "User"]

@@ -17,9 +17,10 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
+from dispatchwire.auth.service import DEACTIVATED
 from dispatchwire.context import Context
 from dispatchwire.events.stream import last_event_id, list_events, newest_event_ids
-from dispatchwire.events.types import StoredEvent
+from dispatchwire.events.types import CLOSE_SOCKETS, StoredEvent
 from dispatchwire.gateway.connection import Connection
 from dispatchwire.gateway.metrics import (
     CONNECTIONS,
@@ -117,6 +118,9 @@ class Hub:
 
     def deliver(self, stored: StoredEvent) -> None:
         """The broker's listener: hand a committed event to its user's sockets."""
+        if not stored.event_id:  # no event: a message to the gateways
+            self._on_message(stored)
+            return
         text: str | None = None
         for conn in self._by_user.get(stored.user_id, ()):
             if conn.reading_stored:
@@ -131,6 +135,13 @@ class Hub:
                     text = text or encode(stored.to_message())
                     conn.send(text, stored.type, stored.created_at.timestamp())
                     self.receipts.sent(conn, stored)
+
+    def _on_message(self, message: StoredEvent) -> None:
+        if message.type == CLOSE_SOCKETS:  # the user was deactivated
+            self._ctx.known_users.forget(message.user_id)
+            for conn in list(self._by_user.get(message.user_id, ())):
+                conn.send(encode({"type": "auth_error", "message": DEACTIVATED}), "auth_error")
+                conn.close(Close.AUTH_FAILED, DEACTIVATED, reason="deactivated")
 
     def _on_broker_gap(self) -> None:
         task = asyncio.create_task(self.catch_up(), name="gateway-catch-up")

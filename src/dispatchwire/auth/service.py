@@ -71,7 +71,8 @@ async def login(ctx: Context, *, email: str, password: str) -> TokenOut:
         raise Unauthorized("wrong email or password")
     ctx.login_brake.succeeded(email)
     log.info("user %s logged in", user.id)
-    return token_out(ctx, user, master_id=(await authenticate_user(ctx, user.id)).master_id)
+    actor = await authenticate_user(ctx, user.id, fresh=True)  # deactivated: 403
+    return token_out(ctx, user, master_id=actor.master_id)
 
 
 async def authenticate(ctx: Context, *, token: str, fresh: bool = False) -> Actor:

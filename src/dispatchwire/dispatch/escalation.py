@@ -26,12 +26,19 @@ from dispatchwire.orders.models import AttentionReason, OrderStatus, StepKind
 from dispatchwire.store import UnitOfWork, retry_transient
 from dispatchwire.store.sql import int_list
 
-__all__ = ["attention_due", "escalate", "escalate_if_no_master", "escalate_refused",
+__all__ = ["any_due", "attention_due", "escalate", "escalate_if_no_master", "escalate_refused",
            "escalate_waiting_orders"]
 
 log = logging.getLogger(__name__)
 
 BATCH = 200
+
+
+async def any_due(ctx: Context, table: str, column: str, now: datetime | None) -> bool:
+    """Whether a timer kept in `table.column` has come (a read: no write transaction)."""
+    async with ctx.db.read() as sql:
+        return await sql.first(f"SELECT 1 FROM {table} WHERE {column} <= :now LIMIT 1",
+                               {"now": sql.time(now or utcnow())}) is not None
 
 
 def attention_due(ctx: Context, placed_at: datetime) -> datetime | None:
@@ -90,6 +97,8 @@ async def escalate_if_no_master(ctx: Context, uow: UnitOfWork, *, order_id: int,
 async def escalate_waiting_orders(ctx: Context, *, now: datetime | None = None) -> int:
     """Claim the orders whose `waiting` timer has come; escalate those still `new`."""
     total = 0
+    if not await any_due(ctx, "orders", "attention_due_at", now):
+        return 0  # no write transaction for nothing
     while True:
         async with ctx.db.transaction() as uow:
             sql = uow.sql

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
-from dispatchwire.dispatch.escalation import escalate_refused, escalate_waiting_orders
+from dispatchwire.dispatch.escalation import any_due, escalate_refused, escalate_waiting_orders
 from dispatchwire.dispatch.models import EndReason, OfferStatus
 from dispatchwire.dispatch.offers import (
     dispatch_for_master,
@@ -79,6 +79,8 @@ async def end_cooldowns(ctx: Context, *, now: datetime | None = None) -> int:
     """End every decline cooldown that has run out: what waits for those masters is offered to
     them at once. Returns count."""
     total = 0
+    if not await any_due(ctx, "masters", "cooldown_until", now):
+        return 0  # no write transaction for nothing
     while True:
         async with ctx.db.transaction() as uow:
             sql = uow.sql
@@ -137,7 +139,8 @@ async def run_expiry_loop(ctx: Context) -> None:
                 log.info("%d offers ended undelivered", count)
             if count := await end_cooldowns(ctx):
                 log.info("%d decline cooldowns ended", count)
-            await escalate_waiting_orders(ctx)
+            if count := await escalate_waiting_orders(ctx):
+                log.info("%d orders waited too long", count)
             delay = await seconds_until_next_deadline(ctx)
         except asyncio.CancelledError:
             raise

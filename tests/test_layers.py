@@ -2,7 +2,8 @@
 
     transports  app, cli, accounts_cli, serving, deps, demo, health, */views.py, gateway/,
                 http/, web/
-    services    */service.py, push/worker.py, cluster, admin/masters.py, admin/stats.py
+    services    */service.py, push/worker.py, cluster, admin/masters.py, admin/stats.py,
+                admin/board.py
     dispatch    dispatch/offers.py, dispatch/expiry.py, dispatch/receipts.py,
                 dispatch/escalation.py
     domain      */models.py, */schemas.py, orders/queries.py, orders/notices.py, orders/timeline.py,
@@ -31,7 +32,8 @@ def layer_of(module: str) -> str:
                        "dispatchwire.accounts_cli", "dispatchwire.serving"}:
         return "transports"
     if leaf in ("service", "worker") or module in {
-            "dispatchwire.cluster", "dispatchwire.admin.masters", "dispatchwire.admin.stats"}:
+            "dispatchwire.cluster", "dispatchwire.admin.masters", "dispatchwire.admin.stats",
+            "dispatchwire.admin.board"}:
         return "services"
     if module in {"dispatchwire.dispatch.offers", "dispatchwire.dispatch.expiry",
                   "dispatchwire.dispatch.receipts", "dispatchwire.dispatch.escalation"}:

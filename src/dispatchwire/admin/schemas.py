@@ -119,3 +119,51 @@ class TimelineStepOut(CamelModel):
     assignment_id: int | None = None
     master_id: int | None = None
     detail: dict[str, Any]
+
+
+class BoardOfferOut(CamelModel):
+    """A pending offer of a waiting order: who holds it, until when, whether it arrived."""
+
+    assignment_id: int
+    master_id: int
+    name: str
+    expires_at: Timestamp
+    delivered_at: Timestamp | None
+
+
+class AttentionOut(CamelModel):
+    reason: str = Field(description="`declined`, `waiting` or `no_master`")
+    at: Timestamp
+
+
+class WaitingMasters(CamelModel):
+    declaring: int = Field(description="approved, active masters who may take the order's type"
+                           " (they declare it, or declare none)")
+    on_shift: int = Field(description="of them, on shift now")
+
+
+class WaitingOrderOut(CamelModel):
+    """An order in `new` on the dispatch board. No offer: `refusedBy` and `masters` say why
+    (no one takes the type, no one is on shift, those on shift are busy or refused it)."""
+
+    order_id: int
+    appliance_type: str
+    address: str
+    created_at: Timestamp
+    offers: list[BoardOfferOut]
+    attention: list[AttentionOut]
+    refused_by: int = Field(description="masters who declined it or let its offer end")
+    masters: WaitingMasters
+
+
+class Bucket(CamelModel):
+    up_to_s: int | None = Field(description="the bucket's upper bound in seconds (null: beyond"
+                                " the last)")
+    count: int
+
+
+class AcceptTimesOut(CamelModel):
+    """How long the orders placed since `since` waited for a master's accept."""
+
+    since: Timestamp
+    buckets: list[Bucket]

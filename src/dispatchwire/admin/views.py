@@ -2,13 +2,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from dispatchwire.admin import masters, service, stats
+from dispatchwire.admin import board, masters, service, stats
 from dispatchwire.admin.schemas import (
+    AcceptTimesOut,
     AdminMasterIn,
     AdminMasterOut,
     AdminMasterPatch,
     DispatchStats,
     TimelineStepOut,
+    WaitingOrderOut,
     WebsocketStats,
 )
 from dispatchwire.deps import ContextDep, CurrentActor
@@ -48,6 +50,24 @@ async def dispatch_stats(ctx: ContextDep, actor: CurrentActor,
     """Orders placed and offers made since `since`: time to accept, offers by how they ended,
     each master's figures. 422 for a `since` that is not a time, or in the future."""
     return await stats.dispatch_stats(ctx, actor=actor, since=since)
+
+
+@router.get("/dispatch/accept-times")
+async def accept_times(ctx: ContextDep, actor: CurrentActor,
+                       since: Annotated[str | None, Query(
+                           max_length=64, description="ISO 8601; default 24 h ago")] = None
+                       ) -> AcceptTimesOut:
+    """The orders placed since `since` and accepted, by how long they waited: a histogram."""
+    return await board.accept_times(ctx, actor=actor, since=since)
+
+
+@router.get("/dispatch/waiting")
+async def waiting_orders(ctx: ContextDep, actor: CurrentActor,
+                         limit: Annotated[int, Query(ge=1, le=1000)] = 200
+                         ) -> list[WaitingOrderOut]:
+    """The orders in `new`, oldest first: who holds their offers and until when, their
+    escalations, and the figures that say why one without an offer waits."""
+    return await board.waiting_orders(ctx, actor=actor, limit=limit)
 
 
 @router.get("/masters")

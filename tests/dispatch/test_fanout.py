@@ -63,7 +63,7 @@ async def test_the_first_accept_wins_and_the_others_end_taken(api: Api) -> None:
     for loser in (0, 2):
         answer = await api.call("POST", f"/api/assignments/{held[loser]['id']}/accept",
                                 masters[loser], expect=409)
-        assert "no longer pending" in answer["detail"]
+        assert "no longer pending: another master took the order" in answer["detail"]
         expired = [e for e in await events_of(api, masters[loser])
                    if e["type"] == "assignment_expired"]
         assert expired == [{"type": "assignment_expired", "eventId": expired[0]["eventId"],

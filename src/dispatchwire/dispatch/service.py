@@ -192,11 +192,13 @@ async def _answer(uow: UnitOfWork, master_id: int, assignment_id: int, status: O
 
 async def _refuse(sql: Sql, assignment_id: int) -> NoReturn:
     """Explain why the caller's offer cannot be answered: it is not open any more (409)."""
-    status = await sql.scalar("SELECT status FROM assignments WHERE id = :id",
-                              {"id": assignment_id})
+    status, reason = await sql.first("SELECT status, end_reason FROM assignments WHERE id = :id",
+                                     {"id": assignment_id}) or (None, None)
     if status == OfferStatus.PENDING:
         raise Conflict(f"assignment {assignment_id} has expired")
-    raise Conflict(f"assignment {assignment_id} is {status}, no longer pending")
+    why = {EndReason.TAKEN: ": another master took the order",
+           EndReason.WITHDRAWN: ": it was withdrawn"}.get(reason, "")
+    raise Conflict(f"assignment {assignment_id} is {status}, no longer pending{why}")
 
 
 async def _assignment(sql: Sql, assignment_id: int) -> AssignmentOut:

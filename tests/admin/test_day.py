@@ -132,6 +132,9 @@ async def test_a_scripted_day(api: Api) -> None:
                                                                admin)}
     assert (masters[m1.master_id]["offers"], masters[m1.master_id]["undelivered"]) == (5, 1)
     assert (masters[m2.master_id]["accepted"], masters[m3.master_id]["rejected"]) == (2, 1)
+    windowed = await api.call("GET", "/api/admin/masters", admin,
+                              params={"since": isoformat(utcnow())})
+    assert {row["offers"] for row in windowed} == {0} and len(windowed) == 3
 
     await _check_timelines(api, admin, day, m1, m2, m3)
 

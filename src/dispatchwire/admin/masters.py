@@ -12,6 +12,7 @@ from typing import Any
 
 from dispatchwire.actors import Actor, Role, require_role
 from dispatchwire.admin.schemas import AdminMasterIn, AdminMasterOut, AdminMasterPatch
+from dispatchwire.admin.stats import parse_since
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
 from dispatchwire.dispatch.models import EndReason, OfferStatus
@@ -38,17 +39,21 @@ _MASTERS = (
     f" AND COALESCE(end_reason, '{EndReason.TIMEOUT}') = '{EndReason.TIMEOUT}'"
     " THEN 1 ELSE 0 END) AS expired,"
     f" SUM(CASE WHEN end_reason = '{EndReason.UNDELIVERED}' THEN 1 ELSE 0 END) AS undelivered"
-    " FROM assignments GROUP BY master_id) f ON f.master_id = m.id"
+    " FROM assignments {window} GROUP BY master_id) f ON f.master_id = m.id"
 )
 
 
-async def list_masters(ctx: Context, *, actor: Actor, limit: int = 1000, offset: int = 0
-                       ) -> list[AdminMasterOut]:
-    """Every master, by id, with his state and the figures of the offers made to him."""
+async def list_masters(ctx: Context, *, actor: Actor, since: str | None = None,
+                       limit: int = 1000, offset: int = 0) -> list[AdminMasterOut]:
+    """Every master, by id, with his state and the figures of the offers made to him (since
+    `since`, or ever)."""
     require_role(actor, Role.ADMIN)
+    start = parse_since(since, now=utcnow()) if since is not None else None
     async with ctx.db.read() as sql:
-        rows = await sql.rows(f"{_MASTERS} ORDER BY m.id LIMIT {int(limit)}"
-                              f" OFFSET {int(offset)}")
+        window = "WHERE created_at >= :since" if start is not None else ""
+        rows = await sql.rows(f"{_MASTERS.format(window=window)} ORDER BY m.id"
+                              f" LIMIT {int(limit)} OFFSET {int(offset)}",
+                              {"since": sql.time(start)} if start is not None else {})
         return [_master_out(ctx, sql, row) for row in rows]
 
 
@@ -107,7 +112,8 @@ async def _close_sockets(ctx: Context, user_id: int) -> None:
 
 async def _one(ctx: Context, master_id: int) -> AdminMasterOut:
     async with ctx.db.read() as sql:
-        row = await sql.first(f"{_MASTERS} WHERE m.id = :id", {"id": master_id})
+        row = await sql.first(f"{_MASTERS.format(window='')} WHERE m.id = :id",
+                              {"id": master_id})
         if row is None:
             raise NotFound(f"master {master_id} not found")
         return _master_out(ctx, sql, row)

@@ -72,11 +72,15 @@ async def waiting_orders(ctx: ContextDep, actor: CurrentActor,
 
 @router.get("/masters")
 async def list_masters(ctx: ContextDep, actor: CurrentActor,
+                       since: Annotated[str | None, Query(
+                           max_length=64, description="ISO 8601: the figures of the offers"
+                           " made since then (default: all)")] = None,
                        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
                        offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0
                        ) -> list[AdminMasterOut]:
-    """Every master, with his state and his offers' figures (all time), by id."""
-    return await masters.list_masters(ctx, actor=actor, limit=limit, offset=offset)
+    """Every master, by id, with his state and his offers' figures."""
+    return await masters.list_masters(ctx, actor=actor, since=since, limit=limit,
+                                      offset=offset)
 
 
 @router.post("/masters", status_code=status.HTTP_201_CREATED)

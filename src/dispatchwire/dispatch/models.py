@@ -56,6 +56,8 @@ class Assignment(Base):
               sqlite_where=PENDING, postgresql_where=PENDING),
         Index("ix_assignments_status_expires", "status", "expires_at"),
         Index("ix_assignments_order_master", "order_id", "master_id"),
+        # The admins' figures for a time window (admin/stats.py) read only that window.
+        Index("ix_assignments_created_at", "created_at"),
         # The timers of undelivered offers (NULL once delivered or ended).
         *(Index(f"ix_assignments_{column}", column,
                 sqlite_where=text(f"{column} IS NOT NULL"),

@@ -31,6 +31,7 @@ class Order(Base):
     __table_args__ = (
         Index("ix_orders_status_created", "status", "created_at"),
         Index("ix_orders_master_status", "master_id", "status"),
+        Index("ix_orders_created_at", "created_at"),  # the admins' figures for a window
         Index("ix_orders_attention_due_at", "attention_due_at",
               sqlite_where=text("attention_due_at IS NOT NULL"),
               postgresql_where=text("attention_due_at IS NOT NULL")),

@@ -5,7 +5,8 @@ An order may hold up to K pending offers, one per `slot` (0..K-1): the unique in
 refuses a K+1st offer however dispatchers race. Masters gain `approved` and `active` (those of
 before were working: both true), `cooldown_until` (a timer, after a decline) and `last_seen_at`.
 Orders gain `attention_due_at` (the timer of the `waiting` escalation); escalations are kept
-once per reason per order; the timeline is `order_steps`.
+once per reason per order; the timeline is `order_steps`. The admins' figures for a time window
+read offers and orders by `created_at`.
 
 Revision ID: 0005
 Revises: 0004
@@ -37,6 +38,7 @@ def upgrade() -> None:
         batch.drop_index("uq_assignments_pending_order")
         batch.create_index("uq_assignments_pending_order_slot", ["order_id", "slot"],
                            unique=True, sqlite_where=_PENDING, postgresql_where=_PENDING)
+        batch.create_index("ix_assignments_created_at", ["created_at"])
     with op.batch_alter_table("masters") as batch:
         batch.add_column(sa.Column("approved", sa.Boolean(), nullable=False,
                                    server_default=sa.true()))
@@ -50,6 +52,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("attention_due_at", _TIME, nullable=True))
         batch.create_index("ix_orders_attention_due_at", ["attention_due_at"],
                            **_not_null("attention_due_at"))
+        batch.create_index("ix_orders_created_at", ["created_at"])
     op.create_table(
         "order_escalations",
         sa.Column("order_id", sa.Integer(), sa.ForeignKey("orders.id", ondelete="CASCADE"),
@@ -76,6 +79,7 @@ def downgrade() -> None:
     op.drop_table("order_steps")
     op.drop_table("order_escalations")
     with op.batch_alter_table("orders") as batch:
+        batch.drop_index("ix_orders_created_at")
         batch.drop_index("ix_orders_attention_due_at")
         batch.drop_column("attention_due_at")
     with op.batch_alter_table("masters") as batch:
@@ -83,6 +87,7 @@ def downgrade() -> None:
         for column in ("last_seen_at", "cooldown_until", "active", "approved"):
             batch.drop_column(column)
     with op.batch_alter_table("assignments") as batch:
+        batch.drop_index("ix_assignments_created_at")
         batch.drop_index("uq_assignments_pending_order_slot")
         # Fails while an order holds several pending offers: end them first.
         batch.create_index("uq_assignments_pending_order", ["order_id"], unique=True,

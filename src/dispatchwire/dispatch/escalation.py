@@ -3,11 +3,13 @@
 An order in `new` is escalated when DISPATCHWIRE_ESCALATE_AFTER masters have refused it
 (declined, or let its offer end unanswered: `declined`), checked in the transaction that ends
 the offer; when it has waited DISPATCHWIRE_ESCALATE_WAIT_S in `new` (`waiting`), a timer the
-expiry loop claims like an offer's deadline; and when at its placement no approved, active
-master declares its type (`no_master`). Each admin gets a stored `order_needs_attention`
-event. The database keeps each reason once per order (the primary key of
-`order_escalations`), however processes race; an order that left `new` is never escalated
-(its timer is cleared with the status, and refusals are counted on orders in `new` only).
+expiry loop keeps: the oldest order in `new` not yet escalated for it, found along the index
+on (status, created_at), so that placing an order writes nothing for it; and when at its
+placement no approved, active master declares its type (`no_master`). Each admin gets a
+stored `order_needs_attention` event. The database keeps each reason once per order (the
+primary key of `order_escalations`), however processes race; an order that left `new` is
+never escalated (orders are locked and read again before they are escalated for waiting, and
+refusals are counted on orders in `new` only).
 """
 
 import logging
@@ -26,8 +28,8 @@ from dispatchwire.orders.models import AttentionReason, OrderStatus, StepKind
 from dispatchwire.store import UnitOfWork, retry_transient
 from dispatchwire.store.sql import int_list
 
-__all__ = ["any_due", "attention_due", "escalate", "escalate_if_no_master", "escalate_refused",
-           "escalate_waiting_orders"]
+__all__ = ["OLDEST_WAITING", "any_due", "escalate", "escalate_if_no_master", "escalate_refused",
+           "escalate_waiting_orders", "waiting_due"]
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +41,6 @@ async def any_due(ctx: Context, table: str, column: str, now: datetime | None) -
     async with ctx.db.read() as sql:
         return await sql.first(f"SELECT 1 FROM {table} WHERE {column} <= :now LIMIT 1",
                                {"now": sql.time(now or utcnow())}) is not None
-
-
-def attention_due(ctx: Context, placed_at: datetime) -> datetime | None:
-    """When an order placed at `placed_at` is escalated if still `new` (None: never)."""
-    wait = ctx.settings.escalate_wait_s
-    return placed_at + timedelta(seconds=wait) if wait else None
 
 
 async def escalate(ctx: Context, uow: UnitOfWork, *, order_id: int, reason: AttentionReason,
@@ -93,30 +89,45 @@ async def escalate_if_no_master(ctx: Context, uow: UnitOfWork, *, order_id: int,
         await escalate(ctx, uow, order_id=order_id, reason=AttentionReason.NO_MASTER, now=now)
 
 
+# Orders in `new` not yet escalated for waiting: read along the index on (status, created_at),
+# each checked against the primary key of escalations.
+_NOT_ESCALATED = (f"FROM orders o WHERE o.status = '{OrderStatus.NEW}' AND NOT EXISTS"
+                  " (SELECT 1 FROM order_escalations e WHERE e.order_id = o.id"
+                  f" AND e.reason = '{AttentionReason.WAITING}')")
+_WAITING = f"{_NOT_ESCALATED} AND o.created_at <= :cutoff"  # ... placed by :cutoff
+# When the oldest of them was placed: its timer is that, plus the wait.
+OLDEST_WAITING = f"SELECT MIN(o.created_at) {_NOT_ESCALATED}"
+
+
 @retry_transient
 async def escalate_waiting_orders(ctx: Context, *, now: datetime | None = None) -> int:
-    """Claim the orders whose `waiting` timer has come; escalate those still `new`."""
+    """Escalate the orders that have waited DISPATCHWIRE_ESCALATE_WAIT_S in `new`."""
+    if not ctx.settings.escalate_wait_s:
+        return 0
+    moment = now or utcnow()
+    cutoff = moment - timedelta(seconds=ctx.settings.escalate_wait_s)
+    async with ctx.db.read() as sql:  # no write transaction for nothing
+        if await sql.first(f"SELECT 1 {_WAITING} LIMIT 1", {"cutoff": sql.time(cutoff)}) is None:
+            return 0
     total = 0
-    if not await any_due(ctx, "orders", "attention_due_at", now):
-        return 0  # no write transaction for nothing
     while True:
         async with ctx.db.transaction() as uow:
             sql = uow.sql
-            moment = now or utcnow()
             ids = [row[0] for row in await sql.rows(
-                "SELECT id FROM orders WHERE attention_due_at <= :now"
-                f" ORDER BY attention_due_at LIMIT {BATCH}", {"now": sql.time(moment)})]
-            if not ids:
-                return total
+                f"SELECT o.id {_WAITING} ORDER BY o.created_at, o.id LIMIT {BATCH}",
+                {"cutoff": sql.time(cutoff)})]
             await lock_orders(sql, ids)
-            # A conditional update claims each timer once, whichever process gets there.
-            due = await sql.rows(
-                f"UPDATE orders SET attention_due_at = NULL WHERE id IN ({int_list(ids)})"
-                " AND attention_due_at IS NOT NULL RETURNING id, status")
-            for order_id, status in sorted(due):
-                if status == OrderStatus.NEW:
-                    await escalate(ctx, uow, order_id=order_id, reason=AttentionReason.WAITING,
-                                   now=moment)
-        total += len(due)
+            # Locked, read again: one assigned or cancelled meanwhile is left alone.
+            for (order_id,) in await sql.rows(
+                    f"SELECT id FROM orders WHERE id IN ({int_list(ids) or 0})"
+                    f" AND status = '{OrderStatus.NEW}' ORDER BY id"):
+                total += await escalate(ctx, uow, order_id=order_id,
+                                        reason=AttentionReason.WAITING, now=moment)
         if len(ids) < BATCH:
             return total
+
+
+def waiting_due(ctx: Context, placed_at: datetime) -> datetime | None:
+    """When an order placed at `placed_at` is escalated if still `new` (None: never)."""
+    wait = ctx.settings.escalate_wait_s
+    return placed_at + timedelta(seconds=wait) if wait else None

@@ -12,11 +12,16 @@ offered what waits for him at once) and escalates orders that waited too long
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
-from dispatchwire.dispatch.escalation import any_due, escalate_refused, escalate_waiting_orders
+from dispatchwire.dispatch.escalation import (
+    OLDEST_WAITING,
+    any_due,
+    escalate_refused,
+    escalate_waiting_orders,
+)
 from dispatchwire.dispatch.models import EndReason, OfferStatus
 from dispatchwire.dispatch.offers import (
     dispatch_for_master,
@@ -104,19 +109,25 @@ async def end_cooldowns(ctx: Context, *, now: datetime | None = None) -> int:
 async def seconds_until_next_deadline(ctx: Context) -> float:
     """Until the nearest timer (an offer's deadline or undelivered timer, a cooldown's end, an
     order's `waiting` escalation), capped."""
+    wait = ctx.settings.escalate_wait_s
     async with ctx.db.read() as sql:
-        nearest = [sql.read_time(value) for value in await sql.first(_NEAREST) or () if value]
+        *timers, oldest = await sql.first(_NEAREST if wait else _NEAREST_NO_WAITING) \
+            or (None, None, None, None)
+        nearest = [sql.read_time(value) for value in timers if value]
+        if oldest:
+            nearest.append(sql.read_time(oldest) + timedelta(seconds=wait))
     cap = ctx.settings.expiry_max_sleep_s
     if not nearest:
         return cap
     return min(cap, max(0.0, (min(nearest) - utcnow()).total_seconds() + WAKE_MARGIN_S))
 
 
-_NEAREST = ("SELECT (SELECT MIN(expires_at) FROM assignments"
-            f" WHERE status = '{OfferStatus.PENDING}'),"
-            " (SELECT MIN(undelivered_by) FROM assignments WHERE undelivered_by IS NOT NULL),"
-            " (SELECT MIN(cooldown_until) FROM masters WHERE cooldown_until IS NOT NULL),"
-            " (SELECT MIN(attention_due_at) FROM orders WHERE attention_due_at IS NOT NULL)")
+_NEAREST_NO_WAITING = (
+    "SELECT (SELECT MIN(expires_at) FROM assignments"
+    f" WHERE status = '{OfferStatus.PENDING}'),"
+    " (SELECT MIN(undelivered_by) FROM assignments WHERE undelivered_by IS NOT NULL),"
+    " (SELECT MIN(cooldown_until) FROM masters WHERE cooldown_until IS NOT NULL), NULL")
+_NEAREST = _NEAREST_NO_WAITING.removesuffix("NULL") + f"({OLDEST_WAITING})"
 
 
 def wake_on_offers(ctx: Context) -> None:

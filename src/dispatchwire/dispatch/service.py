@@ -66,8 +66,8 @@ async def accept(ctx: Context, *, actor: Actor, assignment_id: int) -> AcceptOut
         order_id = await _answer(uow, master_id, assignment_id, OfferStatus.ACCEPTED, now)
         taken = await sql.scalar(
             f"UPDATE orders SET status = '{OrderStatus.ASSIGNED}', master_id = :master_id,"
-            " updated_at = :now, attention_due_at = NULL WHERE id = :order_id"
-            f" AND status = '{OrderStatus.NEW}' RETURNING id",
+            f" updated_at = :now WHERE id = :order_id AND status = '{OrderStatus.NEW}'"
+            " RETURNING id",
             {"master_id": master_id, "now": sql.time(now), "order_id": order_id})
         if taken is None:
             raise Conflict(f"order {order_id} is no longer waiting for a master")

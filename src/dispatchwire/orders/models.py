@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dispatchwire.auth.models import User
@@ -31,10 +31,6 @@ class Order(Base):
     __table_args__ = (
         Index("ix_orders_status_created", "status", "created_at"),
         Index("ix_orders_master_status", "master_id", "status"),
-        Index("ix_orders_created_at", "created_at"),  # the admins' figures for a window
-        Index("ix_orders_attention_due_at", "attention_due_at",
-              sqlite_where=text("attention_due_at IS NOT NULL"),
-              postgresql_where=text("attention_due_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -48,9 +44,6 @@ class Order(Base):
     lon: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # When an order still in `new` is escalated for waiting (DISPATCHWIRE_ESCALATE_WAIT_S);
-    # NULL once escalated, or once it leaves `new`.
-    attention_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     client: Mapped[User] = relationship(lazy="joined", innerjoin=True)
     master: Mapped[Master | None] = relationship(lazy="joined")

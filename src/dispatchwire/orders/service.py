@@ -6,7 +6,7 @@ from dispatchwire.actors import Actor, Role, require_role
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
 from dispatchwire.dispatch.eligibility import OrderFacts
-from dispatchwire.dispatch.escalation import attention_due, escalate_if_no_master
+from dispatchwire.dispatch.escalation import escalate_if_no_master, waiting_due
 from dispatchwire.dispatch.models import EndReason
 from dispatchwire.dispatch.offers import (
     Withdrawn,
@@ -51,10 +51,8 @@ async def create_order(ctx: Context, *, actor: Actor, data: OrderIn) -> OrderOut
     async with ctx.db.transaction() as uow:
         sql = uow.sql
         now = utcnow()
-        due = attention_due(ctx, now)
         row = await sql.first(_INSERT_ORDER, {
-            **data.model_dump(), "client_id": actor.user_id, "now": sql.time(now),
-            "attention_due_at": sql.time(due) if due else None})
+            **data.model_dump(), "client_id": actor.user_id, "now": sql.time(now)})
         order, _ = order_from_row(sql, row)
         timeline.record(uow, order.id, StepKind.PLACED, at=now,
                         detail={"by": actor.user_id, "applianceType": data.appliance_type})
@@ -65,7 +63,7 @@ async def create_order(ctx: Context, *, actor: Actor, data: OrderIn) -> OrderOut
         if offer is None:
             await escalate_if_no_master(ctx, uow, order_id=order.id,
                                         appliance_type=data.appliance_type, now=now)
-        if due is not None:
+        if (due := waiting_due(ctx, now)) is not None:  # the expiry loop's timer
             uow.after_commit(lambda: ctx.alarm.note(due))
         # One line for the order and its offer, once both are stored.
         uow.after_commit(lambda: log.info(
@@ -78,9 +76,8 @@ async def create_order(ctx: Context, *, actor: Actor, data: OrderIn) -> OrderOut
 # Returns the new order as an `ORDER_ROW` row: with the client's contact, and no master yet.
 _INSERT_ORDER = (
     "INSERT INTO orders (client_id, status, appliance_type, problem, address, lat, lon,"
-    f" created_at, updated_at, attention_due_at) VALUES (:client_id, '{OrderStatus.NEW}',"
-    " :appliance_type, :problem, :address, :lat, :lon, :now, :now, :attention_due_at)"
-    " RETURNING id, status, appliance_type,"
+    f" created_at, updated_at) VALUES (:client_id, '{OrderStatus.NEW}', :appliance_type,"
+    " :problem, :address, :lat, :lon, :now, :now) RETURNING id, status, appliance_type,"
     " problem, address, lat, lon, client_id, (SELECT name FROM users WHERE id = :client_id),"
     " (SELECT phone FROM users WHERE id = :client_id), master_id, NULL, NULL, NULL,"
     " created_at, updated_at"
@@ -120,9 +117,8 @@ async def change_status(ctx: Context, *, actor: Actor, order_id: int, status: st
         order, master_user_id = await _visible_order(sql, actor, order_id, lock=True)
         _check_move(actor, order, status)
         now = utcnow()
-        # The row is locked: no one else moves it meanwhile. Out of `new`, it needs no one.
-        await sql.rows("UPDATE orders SET status = :status, updated_at = :now,"
-                       " attention_due_at = NULL WHERE id = :id",
+        # The row is locked: no one else moves it meanwhile.
+        await sql.rows("UPDATE orders SET status = :status, updated_at = :now WHERE id = :id",
                        {"status": status, "now": sql.time(now), "id": order_id})
         timeline.record(uow, order_id, StepKind.STATUS, at=now,
                         detail={"status": status, "by": actor.user_id})

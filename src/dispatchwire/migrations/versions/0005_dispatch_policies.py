@@ -4,9 +4,8 @@ An order may hold up to K pending offers, one per `slot` (0..K-1): the unique in
 (order_id, slot) over pending offers replaces the one on order_id, so that the database still
 refuses a K+1st offer however dispatchers race. Masters gain `approved` and `active` (those of
 before were working: both true), `cooldown_until` (a timer, after a decline) and `last_seen_at`.
-Orders gain `attention_due_at` (the timer of the `waiting` escalation); escalations are kept
-once per reason per order; the timeline is `order_steps`. The admins' figures for a time window
-read offers and orders by `created_at`.
+Escalations are kept once per reason per order; the timeline is `order_steps`. The admins'
+figures for a time window read offers by `created_at`.
 
 Revision ID: 0005
 Revises: 0004
@@ -48,11 +47,6 @@ def upgrade() -> None:
         batch.add_column(sa.Column("last_seen_at", _TIME, nullable=True))
         batch.create_index("ix_masters_cooldown_until", ["cooldown_until"],
                            **_not_null("cooldown_until"))
-    with op.batch_alter_table("orders") as batch:
-        batch.add_column(sa.Column("attention_due_at", _TIME, nullable=True))
-        batch.create_index("ix_orders_attention_due_at", ["attention_due_at"],
-                           **_not_null("attention_due_at"))
-        batch.create_index("ix_orders_created_at", ["created_at"])
     op.create_table(
         "order_escalations",
         sa.Column("order_id", sa.Integer(), sa.ForeignKey("orders.id", ondelete="CASCADE"),
@@ -78,10 +72,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("order_steps")
     op.drop_table("order_escalations")
-    with op.batch_alter_table("orders") as batch:
-        batch.drop_index("ix_orders_created_at")
-        batch.drop_index("ix_orders_attention_due_at")
-        batch.drop_column("attention_due_at")
     with op.batch_alter_table("masters") as batch:
         batch.drop_index("ix_masters_cooldown_until")
         for column in ("last_seen_at", "cooldown_until", "active", "approved"):

@@ -400,7 +400,9 @@ def _why(sql: Sql, order: OrderFacts, master: MasterFacts, live: AbstractSet[int
     """Why `master` is offered `order`, for the timeline: how he was chosen (`ranked` among
     the eligible, or `free`: he became free and this is the oldest order he may take), his rank,
     and the ranking's reasons: a live socket, the distance, since when he is idle."""
-    why: dict[str, Any] = {"how": how, "rank": rank, "live": master.id in live}
+    why: dict[str, Any] = {"how": how, "live": master.id in live}
+    if rank is not None:
+        why["rank"] = rank
     if None not in (order.lat, order.lon, master.lat, master.lon):
         why["distanceKm"] = round(distance_km(order.lat, order.lon, master.lat,  # type: ignore[arg-type]
                                               master.lon), 3)  # type: ignore[arg-type]

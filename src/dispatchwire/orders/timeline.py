@@ -8,9 +8,8 @@ transaction did not change (a frame written to a socket: `sent`) are inserted in
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from dispatchwire.orders.models import StepKind
 from dispatchwire.store import Sql, UnitOfWork
@@ -18,8 +17,9 @@ from dispatchwire.store import Sql, UnitOfWork
 __all__ = ["Step", "insert_steps", "read_steps", "record", "record_message"]
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
+    """A step to record; `detail` holds no None (what is unknown is left out)."""
+
     order_id: int
     kind: StepKind
     at: datetime
@@ -51,8 +51,7 @@ async def insert_steps(sql: Sql, steps: Iterable[Step]) -> None:
     """Insert steps now, in the caller's transaction, in the order given."""
     rows = [{"order_id": step.order_id, "at": sql.time(step.at), "kind": step.kind,
              "assignment_id": step.assignment_id, "master_id": step.master_id,
-             "detail": sql.json({k: v for k, v in (step.detail or {}).items()
-                                 if v is not None})}
+             "detail": sql.json(step.detail or {})}
             for step in steps]
     if rows:
         await sql.run_many(_INSERT, rows)

@@ -154,10 +154,11 @@ async def _record(ctx: Context, jobs: Sequence[Row], results: Sequence[PushResul
             log.info("push job %s (%s) to subscription %s: %s %s", job_id, job[2],
                      subscription_id, result.outcome, result.detail)
             if (order_id := job[9]) is not None:
+                detail = {"result": result.outcome, "push": job[2]}
+                if (device_kind := kinds[job_id]) is not None:  # None: the device is gone
+                    detail["kind"] = device_kind
                 timeline.record(uow, order_id, StepKind.PUSHED, at=now, assignment_id=job[10],
-                                master_id=job[11], detail={
-                                    "kind": kinds[job_id], "result": result.outcome,
-                                    "push": job[2]})
+                                master_id=job[11], detail=detail)
             if result.outcome is Outcome.GONE:
                 await sql.rows("DELETE FROM push_subscriptions WHERE id = :id",
                                {"id": subscription_id})

@@ -28,7 +28,7 @@ from dispatchwire.dispatch.eligibility import (
     waiting_orders_for,
 )
 from dispatchwire.dispatch.models import EndReason, OfferStatus
-from dispatchwire.dispatch.ranking import distance_km, rank_masters
+from dispatchwire.dispatch.ranking import rank_masters, reasons
 from dispatchwire.dispatch.schemas import OfferOut
 from dispatchwire.events.types import EventType, PendingEvent, StoredEvent
 from dispatchwire.metrics import OFFERS_MADE, OFFERS_RESOLVED, OFFERS_UNDELIVERED
@@ -397,18 +397,10 @@ async def _fill_round(ctx: Context, uow: UnitOfWork, *, order: OrderFacts, made:
 
 def _why(sql: Sql, order: OrderFacts, master: MasterFacts, live: AbstractSet[int], *,
          how: str, rank: int | None = None) -> dict[str, Any]:
-    """Why `master` is offered `order`, for the timeline: how he was chosen (`ranked` among
-    the eligible, or `free`: he became free and this is the oldest order he may take), his rank,
-    and the ranking's reasons: a live socket, the distance, since when he is idle."""
-    why: dict[str, Any] = {"how": how, "live": master.id in live}
-    if rank is not None:
-        why["rank"] = rank
-    if None not in (order.lat, order.lon, master.lat, master.lon):
-        why["distanceKm"] = round(distance_km(order.lat, order.lon, master.lat,  # type: ignore[arg-type]
-                                              master.lon), 3)  # type: ignore[arg-type]
-    if master.idle_raw is not None:
-        why["idleSince"] = isoformat(sql.read_time(master.idle_raw))
-    return why
+    """Why `master` is offered `order`, for the timeline (`ranking.reasons`)."""
+    idle_since = sql.read_time(master.idle_raw) if master.idle_raw is not None else None
+    return reasons(master, lat=order.lat, lon=order.lon, live=live, idle_since=idle_since,
+                   how=how, rank=rank)
 
 
 async def _candidates(sql: Sql, order: OrderFacts, live: AbstractSet[int], *,

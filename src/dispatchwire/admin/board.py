@@ -16,7 +16,7 @@ from dispatchwire.admin.schemas import (
     WaitingMasters,
     WaitingOrderOut,
 )
-from dispatchwire.admin.stats import parse_since
+from dispatchwire.admin.stats import PLACED_SINCE, parse_since
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
 from dispatchwire.dispatch.models import OfferStatus
@@ -64,7 +64,7 @@ async def accept_times(ctx: Context, *, actor: Actor, since: str | None) -> Acce
         bucket = " ".join(f"WHEN {waited} <= {bound} THEN {bound}" for bound in ACCEPT_BUCKETS_S)
         rows: dict[int, int] = dict(await sql.rows(
             f"SELECT CASE {bucket} ELSE 0 END AS b, COUNT(*) FROM assignments a JOIN orders o"
-            f" ON o.id = a.order_id WHERE o.created_at >= :since"
+            f" ON o.id = a.order_id WHERE {PLACED_SINCE}"
             f" AND a.status = '{OfferStatus.ACCEPTED}' GROUP BY b", {"since": sql.time(start)}))
     return AcceptTimesOut(since=start, buckets=[
         Bucket(up_to_s=bound or None, count=rows.get(bound, 0))

@@ -15,8 +15,9 @@ from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
 from dispatchwire.dispatch.models import EndReason, OfferStatus
 from dispatchwire.errors import InvalidInput
+from dispatchwire.orders.models import OrderStatus
 
-__all__ = ["DEFAULT_WINDOW", "dispatch_stats", "parse_since"]
+__all__ = ["DEFAULT_WINDOW", "PLACED_SINCE", "dispatch_stats", "parse_since"]
 
 DEFAULT_WINDOW = timedelta(hours=24)
 _ACCEPTED = f"a.status = '{OfferStatus.ACCEPTED}'"
@@ -27,6 +28,10 @@ _UNDELIVERED = f"a.end_reason = '{EndReason.UNDELIVERED}'"
 _TAKEN = f"a.end_reason = '{EndReason.TAKEN}'"
 _WITHDRAWN = (f"a.status = '{OfferStatus.CANCELLED}'"
               f" AND COALESCE(a.end_reason, '{EndReason.WITHDRAWN}') = '{EndReason.WITHDRAWN}'")
+# Orders placed since :since, whatever their status: named, so that the index on (status,
+# created_at) serves the window (a range per status) instead of a scan of every order.
+PLACED_SINCE = (f"o.status IN ({', '.join(repr(str(status)) for status in OrderStatus)})"
+                " AND o.created_at >= :since")
 
 
 def parse_since(value: str | None, *, now: datetime) -> datetime:
@@ -55,10 +60,10 @@ async def dispatch_stats(ctx: Context, *, actor: Actor, since: str | None) -> Di
         placed, assigned = await sql.first(
             "SELECT COUNT(*), COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM assignments a"
             f" WHERE a.order_id = o.id AND {_ACCEPTED}) THEN 1 ELSE 0 END), 0)"
-            " FROM orders o WHERE o.created_at >= :since", params) or (0, 0)
+            f" FROM orders o WHERE {PLACED_SINCE}", params) or (0, 0)
         accept_times = await sql.first(_percentiles(group="0", seconds=sql.seconds_between(
             "a.resolved_at", "o.created_at"), source="assignments a JOIN orders o ON"
-            f" o.id = a.order_id WHERE o.created_at >= :since AND {_ACCEPTED}"), params)
+            f" o.id = a.order_id WHERE {PLACED_SINCE} AND {_ACCEPTED}"), params)
         offers = await sql.first(f"SELECT {_counts()} FROM assignments a"
                                  " WHERE a.created_at >= :since", params)
         masters = await sql.rows(f"SELECT a.master_id, {_counts()} FROM assignments a"

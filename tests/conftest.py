@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import itertools
+import os
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ from tests.pg import PostgresServer
 
 TEST_SECRET = "test-secret-" + "x" * 40
 _names = itertools.count(1)
+# The tests register masters and start their shifts: masters need no approval in them, here
+# and in the servers they start (which inherit the environment), but where a test says so.
+os.environ.setdefault("DISPATCHWIRE_MASTERS_NEED_APPROVAL", "false")
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +79,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url, "jwt_secret": TEST_SECRET, "argon2_time_cost": 1,
-        "argon2_memory_kib": 1024, "assignment_timeout_s": 300, **overrides,
+        "argon2_memory_kib": 1024, "assignment_timeout_s": 300,
+        "masters_need_approval": False, **overrides,
     }
     return Settings(**values)
 

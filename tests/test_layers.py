@@ -2,9 +2,11 @@
 
     transports  app, cli, accounts_cli, serving, deps, demo, health, */views.py, gateway/,
                 http/, web/
-    services    */service.py, push/worker.py, cluster
-    dispatch    dispatch/offers.py, dispatch/expiry.py, dispatch/receipts.py
-    domain      */models.py, */schemas.py, orders/queries.py, orders/notices.py,
+    services    */service.py, push/worker.py, cluster, admin/masters.py, admin/stats.py,
+                admin/board.py
+    dispatch    dispatch/offers.py, dispatch/expiry.py, dispatch/receipts.py,
+                dispatch/escalation.py
+    domain      */models.py, */schemas.py, orders/queries.py, orders/notices.py, orders/timeline.py,
                 dispatch/eligibility.py, dispatch/ranking.py, push/jobs.py,
                 push/validation.py
     base        actors, errors, clock, settings, metrics, schemas, context, presence, alarm,
@@ -29,13 +31,16 @@ def layer_of(module: str) -> str:
                        "dispatchwire.demo", "dispatchwire.health", "dispatchwire.__main__",
                        "dispatchwire.accounts_cli", "dispatchwire.serving"}:
         return "transports"
-    if leaf in ("service", "worker") or module == "dispatchwire.cluster":
+    if leaf in ("service", "worker") or module in {
+            "dispatchwire.cluster", "dispatchwire.admin.masters", "dispatchwire.admin.stats",
+            "dispatchwire.admin.board"}:
         return "services"
     if module in {"dispatchwire.dispatch.offers", "dispatchwire.dispatch.expiry",
-                  "dispatchwire.dispatch.receipts"}:
+                  "dispatchwire.dispatch.receipts", "dispatchwire.dispatch.escalation"}:
         return "dispatch"
     if (leaf in ("models", "schemas") and len(parts) == 2) or module in {
             "dispatchwire.models", "dispatchwire.orders.queries", "dispatchwire.orders.notices",
+            "dispatchwire.orders.timeline",
             "dispatchwire.dispatch.eligibility", "dispatchwire.dispatch.ranking",
             "dispatchwire.push.jobs", "dispatchwire.push.validation"}:
         return "domain"

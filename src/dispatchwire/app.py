@@ -38,8 +38,9 @@ from dispatchwire.http.errors import install_error_handlers
 from dispatchwire.http.fastlane import FastLane, lane_routes
 from dispatchwire.http.json_errors import JsonErrors
 from dispatchwire.http.openapi import declare_errors
-from dispatchwire.masters.service import count_on_shift_forever
+from dispatchwire.masters.service import count_on_shift_forever, record_last_seen_forever
 from dispatchwire.masters.views import router as masters_router
+from dispatchwire.masters.views import types_router
 from dispatchwire.orders import views as orders
 from dispatchwire.push.views import router as push_router
 from dispatchwire.push.worker import run_push_loop
@@ -72,7 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                      asyncio.create_task(hub.run_upkeep(), name="gateway-upkeep"),
                      asyncio.create_task(share_presence_forever(ctx), name="presence"),
                      asyncio.create_task(count_on_shift_forever(ctx), name="shift-count"),
-                     asyncio.create_task(run_push_loop(ctx), name="push-worker")]
+                     asyncio.create_task(run_push_loop(ctx), name="push-worker"),
+                     asyncio.create_task(record_last_seen_forever(ctx), name="last-seen")]
             log.info("dispatchwire %s ready (database %s, broker %s, node %s)", __version__,
                      "sqlite" if ctx.db.is_sqlite else "postgresql",
                      urlsplit(settings.broker_url).scheme,  # URLs may hold passwords
@@ -83,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 for task in loops:
                     task.cancel()
                 await asyncio.gather(*loops, return_exceptions=True)
+                await hub.receipts.aclose()
 
     app = FastAPI(title="dispatchwire", version=__version__, lifespan=lifespan,
                   description="Real-time dispatch for field-service companies.",
@@ -91,8 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   # looks for its providers on every request (~15 µs).
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     install_error_handlers(app)
-    for router in (auth_router, masters_router, orders.router, chat_router, dispatch_router,
-                   push_router, admin_router, health_router, web_router, docs_router):
+    for router in (auth_router, masters_router, types_router, orders.router, chat_router,
+                   dispatch_router, push_router, admin_router, health_router, web_router,
+                   docs_router):
         app.include_router(router)
     mount_gateway(app, path=WEBSOCKET_PATH)
     # Placing an order and moving it on are the busiest requests: served by their routes'

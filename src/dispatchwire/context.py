@@ -9,6 +9,7 @@ from dispatchwire.alarm import Alarm
 from dispatchwire.auth.security import KnownUsers, LoginBrake, Passwords, Tokens
 from dispatchwire.broker import Broker, broker_from_url
 from dispatchwire.events.outbox import Outbox
+from dispatchwire.last_seen import LastSeen
 from dispatchwire.presence import Presence
 from dispatchwire.push.sender import Pusher
 from dispatchwire.settings import Settings
@@ -31,6 +32,7 @@ class Context:
     known_users: KnownUsers = field(default_factory=KnownUsers)
     presence: Presence = field(default_factory=Presence)
     alarm: Alarm = field(default_factory=Alarm)  # wakes the expiry loop for a nearer deadline
+    last_seen: LastSeen = field(default_factory=LastSeen)  # masters seen, to be written
 
 
 @contextlib.asynccontextmanager

@@ -40,7 +40,7 @@ async def ensure_demo_accounts(ctx: Context) -> None:
             continue
         fields = {k: v for k, v in account.items() if k != "role"}
         if account["role"] == "master":
-            await create_master(ctx, **fields)  # type: ignore[arg-type]
+            await create_master(ctx, **fields, approved=True)  # type: ignore[arg-type]
         else:
             await create_user(ctx, role=account["role"], **fields)  # type: ignore[arg-type]
     lines = [f"  {a['role']:<7} {a['email']:<22} {a['password']:<15} "

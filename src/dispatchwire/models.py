@@ -6,9 +6,9 @@ from dispatchwire.dispatch.models import Assignment
 from dispatchwire.events.models import Event
 from dispatchwire.location.models import MasterLocation
 from dispatchwire.masters.models import Master
-from dispatchwire.orders.models import Order
+from dispatchwire.orders.models import Escalation, Order, OrderStep
 from dispatchwire.push.models import PushJob, PushSubscription
 from dispatchwire.store import Base
 
-__all__ = ["Assignment", "Base", "ChatMessage", "Event", "Master", "MasterLocation", "Order",
-           "PushJob", "PushSubscription", "User"]
+__all__ = ["Assignment", "Base", "ChatMessage", "Escalation", "Event", "Master", "MasterLocation",
+           "Order", "OrderStep", "PushJob", "PushSubscription", "User"]

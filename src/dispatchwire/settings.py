@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     # An offer not proven delivered this long after it was made ends `undelivered` and its
     # order moves on (0: never); its master gets nothing more until he is next seen.
     undelivered_timeout_s: float = Field(default=60.0, ge=0)
+    # Dispatch policies (README, "Dispatch rules"). An order is offered to up to this many
+    # masters at once; the first accept wins, the others' offers end `taken`.
+    offer_fanout: int = Field(default=1, ge=1, le=16)
+    # After a decline the master is offered nothing for this long.
+    decline_cooldown_s: float = Field(default=0.0, ge=0)
+    # Escalate an order to the admins after this many masters refused it (0: never) ...
+    escalate_after: int = Field(default=3, ge=0)
+    # ... or after it has waited this long in `new` (0: never).
+    escalate_wait_s: float = Field(default=600.0, ge=0)
+    # Self-registered masters cannot start a shift until an admin approves them.
+    masters_need_approval: bool = True
     # The WebSocket gateway (docs/websocket-api.md).
     ws_auth_timeout_s: float = Field(default=10.0, gt=0)
     ws_ping_interval_s: float = Field(default=20.0, gt=0)  # server keepalive pings

@@ -181,3 +181,14 @@ async def test_the_default_page_is_50(api: Api) -> None:
         await send(api, client, order, f"m{n}")
     assert [m["text"] for m in await api.call("GET", path(order), client)] == \
         [f"m{n}" for n in range(50)]
+
+
+async def test_a_message_is_a_step_of_the_order_s_timeline(api: Api) -> None:
+    master, _client, order = await job(api)
+    message = await send(api, master, order, "on my way")
+    admin = await api.admin()
+    steps = await api.call("GET", f"/api/admin/orders/{order['id']}/timeline", admin)
+    [step] = [s for s in steps if s["kind"] == "message"]
+    assert step["detail"] == {"messageId": message["id"], "authorId": master.id,
+                              "authorRole": "master"}
+    assert steps.index(step) > [s["kind"] for s in steps].index("accepted")

@@ -229,3 +229,32 @@ async def _offers_of(api: Api, order_id: int) -> list[Assignment]:
     async with api.ctx.db.session() as session:
         return list(await session.scalars(select(Assignment).where(
             Assignment.order_id == order_id).order_by(Assignment.id)))
+
+
+async def test_the_timeline_tells_each_push_and_how_it_went(
+        live: Live, service: WebPushService) -> None:
+    api = live.api
+    admin = await api.admin()
+    away = await api.master()
+    await api.master()
+    client = await api.register("client")
+    await subscribe(api, away, service)
+    order = await api.order(client)
+    path = f"/api/admin/orders/{order['id']}/timeline"
+
+    async def both_pushes() -> Any:
+        steps = await api.call("GET", path, admin)
+        return steps if sum(s["kind"] == "pushed" for s in steps) == 2 else None
+
+    steps = await wait_for(both_pushes, within=10)
+    pushes = [(s["masterId"], s["detail"]) for s in steps if s["kind"] == "pushed"]
+    offer_id = next(s["assignmentId"] for s in steps if s["kind"] == "offered")
+    assert pushes == [(away.master_id, {"kind": "webpush", "result": "ok", "push": "offer"}),
+                      (away.master_id, {"kind": "webpush", "result": "ok",
+                                        "push": "offer_end"})]
+    assert all(s["assignmentId"] == offer_id for s in steps if s["kind"] == "pushed")
+    kinds = [s["kind"] for s in steps]
+    assert kinds.index("pushed") < kinds.index("expired") < len(kinds) - 1 - \
+        kinds[::-1].index("pushed")
+    assert next(s for s in steps if s["kind"] == "expired")["detail"] == {
+        "reason": "undelivered"}

@@ -1,17 +1,20 @@
-"""What only admins see: live WebSocket statistics, across every process."""
+"""What only admins see: live WebSocket statistics across every process, and an order's
+timeline."""
 
 import logging
 
 from sqlalchemy import select
 
 from dispatchwire.actors import Actor, Role, require_role
-from dispatchwire.admin.schemas import SubscriptionOut, WebsocketStats
+from dispatchwire.admin.schemas import SubscriptionOut, TimelineStepOut, WebsocketStats
 from dispatchwire.clock import utcnow
 from dispatchwire.cluster import refresh_presence
 from dispatchwire.context import Context
+from dispatchwire.errors import NotFound
 from dispatchwire.masters.models import Master
+from dispatchwire.orders.timeline import read_steps
 
-__all__ = ["websocket_stats"]
+__all__ = ["order_timeline", "websocket_stats"]
 
 log = logging.getLogger(__name__)
 
@@ -41,3 +44,15 @@ async def websocket_stats(ctx: Context, *, actor: Actor) -> WebsocketStats:
         on_shift_subscriptions=sum(r.subscribed and r.on_shift for r in rows),
         subscriptions=rows,
     )
+
+
+async def order_timeline(ctx: Context, *, actor: Actor, order_id: int) -> list[TimelineStepOut]:
+    """Everything that happened to an order, oldest first; 404 for an unknown order."""
+    require_role(actor, Role.ADMIN)
+    async with ctx.db.read() as sql:
+        if await sql.scalar("SELECT id FROM orders WHERE id = :id", {"id": order_id}) is None:
+            raise NotFound(f"order {order_id} not found")
+        steps = await read_steps(sql, order_id)
+    return [TimelineStepOut.model_construct(
+        at=step["at"], kind=step["kind"], assignment_id=step.get("assignmentId"),
+        master_id=step.get("masterId"), detail=step["detail"]) for step in steps]

@@ -71,7 +71,8 @@ async def login(ctx: Context, *, email: str, password: str) -> TokenOut:
         raise Unauthorized("wrong email or password")
     ctx.login_brake.succeeded(email)
     log.info("user %s logged in", user.id)
-    return token_out(ctx, user, master_id=(await authenticate_user(ctx, user.id)).master_id)
+    actor = await authenticate_user(ctx, user.id, fresh=True)  # deactivated: 403
+    return token_out(ctx, user, master_id=actor.master_id)
 
 
 async def authenticate(ctx: Context, *, token: str, fresh: bool = False) -> Actor:
@@ -80,20 +81,24 @@ async def authenticate(ctx: Context, *, token: str, fresh: bool = False) -> Acto
 
 
 async def authenticate_user(ctx: Context, user_id: int, *, fresh: bool = False) -> Actor:
-    """The actor a user id stands for (kept a few seconds, `KnownUsers`, unless `fresh`)."""
+    """The actor a user id stands for (kept a few seconds, `KnownUsers`, unless `fresh`);
+    Forbidden for a master an admin deactivated (never kept)."""
     known = None if fresh else ctx.known_users.get(user_id)
     if known is None:
         async with ctx.db.read() as sql:
             row = await sql.first(ACTOR, {"user_id": user_id})
         if row is None:
             raise Unauthorized("token is invalid: its user no longer exists")
+        if not row[3]:
+            raise Forbidden(DEACTIVATED)
         known = row[0], row[1], bool(row[2])
         ctx.known_users.put(user_id, *known)
     return Actor(user_id=user_id, role=known[0], master_id=known[1], unreachable=known[2])
 
 
-ACTOR = ("SELECT u.role, m.id, m.unreachable_at IS NOT NULL FROM users u"
-         " LEFT JOIN masters m ON m.user_id = u.id WHERE u.id = :user_id")
+ACTOR = ("SELECT u.role, m.id, m.unreachable_at IS NOT NULL, COALESCE(m.active, TRUE)"
+         " FROM users u LEFT JOIN masters m ON m.user_id = u.id WHERE u.id = :user_id")
+DEACTIVATED = "this account was deactivated by an admin"
 
 
 async def me(ctx: Context, *, actor: Actor) -> UserOut:

@@ -16,6 +16,7 @@ from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
 from dispatchwire.errors import Conflict, NotFound
 from dispatchwire.events.types import EventType
+from dispatchwire.orders import timeline
 from dispatchwire.orders.models import ACTIVE_JOB
 from dispatchwire.orders.queries import visible_to
 from dispatchwire.store import Sql, UnitOfWork, retry_transient
@@ -50,8 +51,9 @@ async def post_message(ctx: Context, *, actor: Actor, order_id: int, data: Messa
             return earlier, False
         message = _message(sql, row)
         _tell(ctx, uow, message, client_id=client_id, master_user_id=master_user_id)
-        # The order's timeline (kind `message`) is recorded here, with the message, once there
-        # is one: `detail` {messageId, authorRole}.
+        timeline.record_message(uow, order_id=order_id, message_id=message.id,
+                                author_id=actor.user_id, author_role=actor.role,
+                                at=message.created_at)
     log.info("order %s: message %s by user %s (%s)", order_id, message.id, actor.user_id,
              actor.role)
     return message, True

@@ -1,10 +1,12 @@
 """Who may take which order: the dispatch rules, written once, as SQL.
 
-A master may be offered an order when he is on shift, reachable (no offer of his ended
-undelivered since he was last seen), free (he holds no pending offer and no job in `assigned`
-or `in_progress`), declares the order's appliance type (or declares none, taking any), and has
-not already declined this order or let an offer of it expire. An admin's manual offer asks only
-that the master be on shift and free (`why_not_free`).
+A master may be offered an order when he is on shift (so approved and active), reachable (no
+offer of his ended undelivered since he was last seen), not cooling down after a decline, free
+(he holds no pending offer and no job in `assigned` or `in_progress`), declares the order's
+appliance type (or declares none, taking any), and has not already declined this order or let
+an offer of it expire. An admin's manual offer asks only that the master be on shift and free
+(`why_not_free`). An order is waiting (may be offered) while it is `new` with no pending offer:
+with fan-out, a new round of offers starts only when every offer of the last one has ended.
 
 The conditions are SQL over `masters m` (and `orders o`), shared by every query that picks a
 master for an order or an order for a master; ranking among the eligible is `ranking.py`.
@@ -17,8 +19,8 @@ from dispatchwire.dispatch.models import OfferStatus
 from dispatchwire.orders.models import ACTIVE_JOB, OrderStatus
 from dispatchwire.store.sql import Sql, bind_list
 
-__all__ = ["FREE", "MasterFacts", "OrderFacts", "eligible_masters", "free_master",
-           "waiting_orders_for", "why_not_free"]
+__all__ = ["FREE", "MasterFacts", "OrderFacts", "anyone_declares", "eligible_masters",
+           "free_master", "waiting_orders_for", "why_not_free"]
 
 WAITING_ORDERS = 20  # waiting orders a free master is matched against, oldest first
 
@@ -42,6 +44,7 @@ class MasterFacts(NamedTuple):
     lat: float | None = None
     lon: float | None = None
     idle_since: Any = None  # a datetime, when ranking by distance needs the tie-break
+    idle_raw: Any = None  # `idle_since` as the database returned it (read only for the offer made)
 
 
 _PENDING_OFFER = (f"SELECT {{what}} FROM assignments a WHERE a.master_id = {{master}}"
@@ -54,7 +57,8 @@ FREE = (f"NOT EXISTS ({_PENDING_OFFER.format(what='1', master='m.id')})"
 _NOT_REFUSED = ("NOT EXISTS (SELECT 1 FROM assignments r WHERE r.master_id = {master}"
                 " AND r.order_id = {order}"
                 f" AND r.status IN ('{OfferStatus.REJECTED}', '{OfferStatus.EXPIRED}'))")
-_READY = "m.on_shift = TRUE AND m.unreachable_at IS NULL"
+# A master on shift is approved and active: the services keep it so (start, deactivation).
+_READY = "m.on_shift = TRUE AND m.unreachable_at IS NULL AND m.cooldown_until IS NULL"
 _MATCHING = ("(CAST(m.specializations AS VARCHAR) = '[]'"
              " OR CAST(m.specializations AS VARCHAR) LIKE :pattern ESCAPE '\\')")
 
@@ -87,13 +91,23 @@ def eligible_masters(order: OrderFacts) -> tuple[str, dict[str, Any]]:
 
 
 async def free_master(sql: Sql, master_id: int) -> tuple[MasterFacts, list[str]] | None:
-    """The master and his specializations, if he is on shift, reachable and free."""
+    """The master and his specializations, if he is on shift, reachable, not cooling down
+    after a decline, and free."""
     row = await sql.first(
-        f"SELECT m.id, m.user_id, m.specializations FROM masters m"
+        f"SELECT m.id, m.user_id, m.lat, m.lon, m.idle_since, m.specializations FROM masters m"
         f" WHERE m.id = :master_id AND {_READY} AND {FREE}", {"master_id": master_id})
     if row is None:
         return None
-    return MasterFacts(row[0], row[1]), sql.read_json(row[2]) or []
+    return MasterFacts(row[0], row[1], row[2], row[3], idle_raw=row[4]), \
+        sql.read_json(row[5]) or []
+
+
+async def anyone_declares(sql: Sql, appliance_type: str) -> bool:
+    """Whether any approved, active master declares `appliance_type` (or declares none, taking
+    any), on shift or not."""
+    return await sql.first(
+        f"SELECT 1 FROM masters m WHERE m.approved = TRUE AND m.active = TRUE AND {_MATCHING}"
+        " LIMIT 1", {"pattern": f'%"{_escaped(appliance_type)}"%'}) is not None
 
 
 async def waiting_orders_for(sql: Sql, master_id: int, specializations: list[str]) -> list[int]:

@@ -21,8 +21,6 @@ class OfferStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-
-
 class EndReason(StrEnum):
     """Why an offer ended without its master's answer (`reason` of `assignment_expired`)."""
 
@@ -49,14 +47,17 @@ class Assignment(Base):
 
     __tablename__ = "assignments"
     __table_args__ = (
-        # The database itself guarantees one pending offer per master and per order, so that
-        # concurrent dispatchers on several processes cannot break either rule.
+        # The database itself guarantees one pending offer per master and per slot of an
+        # order, so that concurrent dispatchers on several processes cannot break either rule.
         Index("uq_assignments_pending_master", "master_id", unique=True,
               sqlite_where=PENDING, postgresql_where=PENDING),
-        Index("uq_assignments_pending_order", "order_id", unique=True,
+        # With fan-out an order holds up to K pending offers, each in its own slot 0..K-1.
+        Index("uq_assignments_pending_order_slot", "order_id", "slot", unique=True,
               sqlite_where=PENDING, postgresql_where=PENDING),
         Index("ix_assignments_status_expires", "status", "expires_at"),
         Index("ix_assignments_order_master", "order_id", "master_id"),
+        # The admins' figures for a time window (admin/stats.py) read only that window.
+        Index("ix_assignments_created_at", "created_at"),
         # The timers of undelivered offers (NULL once delivered or ended).
         *(Index(f"ix_assignments_{column}", column,
                 sqlite_where=text(f"{column} IS NOT NULL"),
@@ -78,5 +79,7 @@ class Assignment(Base):
     push_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     undelivered_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Which of the order's at most K simultaneous offers this is (always 0 with K = 1).
+    slot: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     order: Mapped[Order] = relationship(lazy="joined", innerjoin=True)

@@ -28,11 +28,12 @@ from dispatchwire.dispatch.eligibility import (
     waiting_orders_for,
 )
 from dispatchwire.dispatch.models import EndReason, OfferStatus
-from dispatchwire.dispatch.ranking import rank_masters
+from dispatchwire.dispatch.ranking import rank_masters, reasons
 from dispatchwire.dispatch.schemas import OfferOut
 from dispatchwire.events.types import EventType, PendingEvent, StoredEvent
 from dispatchwire.metrics import OFFERS_MADE, OFFERS_RESOLVED, OFFERS_UNDELIVERED
-from dispatchwire.orders.models import OrderStatus
+from dispatchwire.orders import timeline
+from dispatchwire.orders.models import OrderStatus, StepKind
 from dispatchwire.push.jobs import JobKind, cancel_offer_pushes, enqueue_after_numbering
 from dispatchwire.settings import Settings
 from dispatchwire.store import Sql, UnitOfWork
@@ -83,9 +84,9 @@ _PENDING_OF_ORDER = ("SELECT id FROM assignments WHERE order_id = :order_id"
                      f" AND status = '{OfferStatus.PENDING}'")
 _INSERT_OFFER = (
     "INSERT INTO assignments (order_id, master_id, status, created_at, expires_at,"
-    " push_due_at, undelivered_by)"
+    " push_due_at, undelivered_by, slot)"
     f" VALUES (:order_id, :master_id, '{OfferStatus.PENDING}', :created_at, :expires_at,"
-    " :push_due_at, :undelivered_by) ON CONFLICT DO NOTHING RETURNING id"
+    " :push_due_at, :undelivered_by, :slot) ON CONFLICT DO NOTHING RETURNING id"
 )
 # Offers end as `expired` when they ran out of time, `cancelled` when taken away.
 _STATUS_OF = {EndReason.TIMEOUT: OfferStatus.EXPIRED, EndReason.UNDELIVERED: OfferStatus.EXPIRED,
@@ -104,8 +105,11 @@ async def lock_orders(sql: Sql, order_ids: Iterable[int]) -> None:
 
 
 async def make_offer(ctx: Context, uow: UnitOfWork, *, order: OrderFacts, master: MasterFacts,
-                     now: datetime | None = None, log_it: bool = True) -> Offer | None:
-    """Offer `order` to `master`; None if a concurrent transaction gave either an offer first.
+                     now: datetime | None = None, log_it: bool = True, slot: int = 0,
+                     why: dict[str, Any] | None = None) -> Offer | None:
+    """Offer `order` to `master` in the order's `slot`; None if a concurrent transaction gave
+    the master an offer, or filled the slot, first. `why` is the timeline's reason for this
+    master.
 
     With `log_it` False the caller's log line tells of the offer (one line per request).
     """
@@ -115,15 +119,17 @@ async def make_offer(ctx: Context, uow: UnitOfWork, *, order: OrderFacts, master
     undelivered_by = now + timedelta(seconds=settings.undelivered_timeout_s) \
         if settings.undelivered_timeout_s else None
     sql = uow.sql
-    # The partial unique indexes allow one pending offer per master and per order: a conflict
-    # means someone else's offer won, and nothing is inserted.
+    # The partial unique indexes allow one pending offer per master and per slot of an order:
+    # a conflict means someone else's offer won, and nothing is inserted.
     offer_id = await sql.scalar(_INSERT_OFFER, {
         "order_id": order.id, "master_id": master.id, "created_at": sql.time(now),
         "expires_at": sql.time(expires_at),
         "push_due_at": sql.time(now + timedelta(seconds=settings.push_after_s)),
-        "undelivered_by": sql.time(undelivered_by) if undelivered_by else None})
+        "undelivered_by": sql.time(undelivered_by) if undelivered_by else None, "slot": slot})
     if offer_id is None:
         return None
+    timeline.record(uow, order.id, StepKind.OFFERED, at=now, assignment_id=offer_id,
+                    master_id=master.id, detail={**(why or {}), "slot": slot})
     offer = Offer(offer_id, order.id, master.id, now, expires_at)
     shown = OfferOut.of(offer_id=offer_id, order=order, created_at=now, expires_at=expires_at)
     event = ctx.outbox.emit(uow, master.user_id, EventType.NEW_ASSIGNMENT,
@@ -228,13 +234,17 @@ async def withdraw_offers(ctx: Context, uow: UnitOfWork, *, reason: EndReason,
         uow.after_commit(lambda: _log_withdrawn(withdrawn, reason, log_each))
     pushed = [row[0] for row in rows if row[4]]
     await cancel_offer_pushes(sql, pushed)
-    for assignment_id, _order_id, _master_id, user_id, was_pushed in rows:
+    for assignment_id, ended_order_id, ended_master_id, user_id, was_pushed in rows:
         event = ctx.outbox.emit(uow, user_id, EventType.ASSIGNMENT_EXPIRED,
                                 {"assignmentId": assignment_id, "reason": reason})
+        timeline.record(uow, ended_order_id, StepKind.EXPIRED, at=now,
+                        assignment_id=assignment_id, master_id=ended_master_id,
+                        detail={"reason": reason})
         if was_pushed:  # the phone shows its notice: this push takes it away
             enqueue_after_numbering(
                 uow, event, kind=JobKind.OFFER_END, ttl_s=OFFER_END_TTL_S, urgency="high",
-                topic=f"assignment-{assignment_id}", assignment_id=assignment_id, now=now,
+                topic=f"assignment-{assignment_id}", assignment_id=assignment_id,
+                order_id=ended_order_id, now=now,
                 ends_at=now + timedelta(seconds=OFFER_END_TTL_S))
     return withdrawn
 
@@ -288,11 +298,11 @@ async def dispatch_order(ctx: Context, uow: UnitOfWork, *, order_id: int,
 
 async def dispatch_placed_order(ctx: Context, uow: UnitOfWork, *, order: OrderFacts,
                                 look_again: bool = True, log_it: bool = True) -> Offer | None:
-    """Offer an order in `new` with no pending offer, locked or placed in this transaction."""
-    for master in await _candidates(uow.sql, order, ctx.presence.live_master_ids()):
-        if (offer := await make_offer(ctx, uow, order=order, master=master,
-                                      log_it=log_it)) is not None:
-            return offer
+    """Offer an order in `new` with no pending offer, locked or placed in this transaction, to
+    the best eligible masters: up to DISPATCHWIRE_OFFER_FANOUT of them at once, in rank order.
+    The first offer made, if any."""
+    if made := await _fill_round(ctx, uow, order=order, made=[], log_it=log_it):
+        return made[0]
     log.info("order %s waits: no eligible master for %s", order.id, order.appliance_type)
     if look_again:
         _look_again_after_commit(ctx, uow, order_id=order.id)
@@ -308,11 +318,16 @@ async def dispatch_for_master(ctx: Context, uow: UnitOfWork, *, master_id: int,
     if found is None:
         return None
     master, specializations = found
+    live = ctx.presence.live_master_ids()
     for order_id in await waiting_orders_for(sql, master_id, specializations):
         order = await _waiting_order(sql, order_id)
         if order is None:
             continue  # taken meanwhile by a concurrent dispatcher
-        if (offer := await make_offer(ctx, uow, order=order, master=master)) is not None:
+        why = _why(sql, order, master, live, how="free")
+        if (offer := await make_offer(ctx, uow, order=order, master=master,
+                                      why=why)) is not None:
+            if ctx.settings.offer_fanout > 1:  # a new round: the others of it too
+                await _fill_round(ctx, uow, order=order, made=[offer])
             return offer
     if look_again:
         _look_again_after_commit(ctx, uow, master_id=master_id)
@@ -342,9 +357,10 @@ def _look_again_after_commit(ctx: Context, uow: UnitOfWork, *, order_id: int | N
 
 
 async def redispatch(ctx: Context, uow: UnitOfWork, withdrawn: Sequence[Withdrawn]) -> None:
-    """After offers were refused or withdrawn: the orders move on, the masters get new work."""
-    for offer in withdrawn:
-        await dispatch_order(ctx, uow, order_id=offer.order_id)
+    """After offers were refused or withdrawn: the orders move on (those whose round has
+    ended), the masters get new work."""
+    for order_id in dict.fromkeys(offer.order_id for offer in withdrawn):
+        await dispatch_order(ctx, uow, order_id=order_id)
     for master_id in dict.fromkeys(offer.master_id for offer in withdrawn):
         await dispatch_for_master(ctx, uow, master_id=master_id)
 
@@ -358,8 +374,37 @@ async def _waiting_order(sql: Sql, order_id: int) -> OrderFacts | None:
     return OrderFacts(*row)
 
 
-async def _candidates(sql: Sql, order: OrderFacts, live: AbstractSet[int]
-                      ) -> list[MasterFacts]:
+async def _fill_round(ctx: Context, uow: UnitOfWork, *, order: OrderFacts, made: list[Offer],
+                      log_it: bool = True) -> list[Offer]:
+    """Offer `order` to the best eligible masters until its round holds
+    DISPATCHWIRE_OFFER_FANOUT offers (`made` are those it holds already); the round's offers."""
+    fanout = ctx.settings.offer_fanout
+    live = ctx.presence.live_master_ids()
+    offered = {offer.master_id for offer in made}
+    candidates = await _candidates(uow.sql, order, live, limit=CANDIDATES + fanout - 1)
+    for rank, master in enumerate(candidates, 1):
+        if master.id in offered:
+            continue
+        why = _why(uow.sql, order, master, live, how="ranked", rank=rank)
+        offer = await make_offer(ctx, uow, order=order, master=master, log_it=log_it,
+                                 slot=len(made), why=why)
+        if offer is not None:
+            made.append(offer)
+            if len(made) >= fanout:
+                break
+    return made
+
+
+def _why(sql: Sql, order: OrderFacts, master: MasterFacts, live: AbstractSet[int], *,
+         how: str, rank: int | None = None) -> dict[str, Any]:
+    """Why `master` is offered `order`, for the timeline (`ranking.reasons`)."""
+    idle_since = sql.read_time(master.idle_raw) if master.idle_raw is not None else None
+    return reasons(master, lat=order.lat, lon=order.lon, live=live, idle_since=idle_since,
+                   how=how, rank=rank)
+
+
+async def _candidates(sql: Sql, order: OrderFacts, live: AbstractSet[int], *,
+                      limit: int = CANDIDATES) -> list[MasterFacts]:
     """The best eligible masters for `order`, best first (see `rank_masters`).
 
     The database filters and orders by everything but the live socket, which only this
@@ -371,16 +416,16 @@ async def _candidates(sql: Sql, order: OrderFacts, live: AbstractSet[int]
     rows: list[Any] = []
     if live and len(live) <= LIVE_IN_LIST:
         rows += await sql.rows(query.format(live=f"AND m.id IN ({int_list(live)})",
-                                            limit=f"LIMIT {CANDIDATES}"), params)
-    rows += await sql.rows(query.format(live="", limit=f"LIMIT {CANDIDATES}"), params)
-    if len(live) > LIVE_IN_LIST and len(rows) == CANDIDATES and not live & {r[0] for r in rows}:
+                                            limit=f"LIMIT {limit}"), params)
+    rows += await sql.rows(query.format(live="", limit=f"LIMIT {limit}"), params)
+    if len(live) > LIVE_IN_LIST and len(rows) == limit and not live & {r[0] for r in rows}:
         rows = await sql.rows(query.format(live="", limit=""), params)
     located = order.lat is not None and order.lon is not None
     masters: dict[int, MasterFacts] = {}
     for id_, user_id, lat, lon, idle_since in rows:
         if id_ not in masters:
             masters[id_] = MasterFacts(id_, user_id, lat, lon, sql.read_time(idle_since)
-                                       if located and idle_since else None)
+                                       if located and idle_since else None, idle_since)
     if not located:
         # No distance to weigh: the rows came idle longest first (live ones first when
         # listed), so a stable sort on the live socket alone ranks them as `rank_masters`

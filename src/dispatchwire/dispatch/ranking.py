@@ -5,9 +5,11 @@ import math
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["Candidate", "distance_km", "rank_masters"]
+from dispatchwire.clock import isoformat
+
+__all__ = ["Candidate", "distance_km", "rank_masters", "reasons"]
 
 
 class Candidate(Protocol):
@@ -47,3 +49,19 @@ def rank_masters(masters: Iterable[C], *, lat: float | None, lon: float | None,
         return (master.id not in live, distance, master.idle_since or _NEVER, master.id)
 
     return sorted(masters, key=key)
+
+
+def reasons(master: Candidate, *, lat: float | None, lon: float | None, live: AbstractSet[int],
+            idle_since: datetime | None, how: str, rank: int | None) -> dict[str, Any]:
+    """Why `master` was chosen, as an offer's timeline shows it: how (`ranked` among the
+    eligible, `free`: he became free and the order is the oldest he may take), his rank, and
+    the ranking's reasons: a live socket, the distance in km, since when he is idle."""
+    why: dict[str, Any] = {"how": how, "live": master.id in live}
+    if rank is not None:
+        why["rank"] = rank
+    if lat is not None and lon is not None and master.lat is not None \
+            and master.lon is not None:
+        why["distanceKm"] = round(distance_km(lat, lon, master.lat, master.lon), 3)
+    if idle_since is not None:
+        why["idleSince"] = isoformat(idle_since)
+    return why

@@ -14,18 +14,20 @@ from datetime import datetime
 from dispatchwire.context import Context
 from dispatchwire.dispatch.models import DeliveredVia, OfferStatus
 from dispatchwire.metrics import OFFER_DELIVERY
+from dispatchwire.orders import timeline
+from dispatchwire.orders.models import StepKind
 from dispatchwire.push.jobs import cancel_offer_pushes
 from dispatchwire.store import UnitOfWork, retry_transient
 from dispatchwire.store.sql import Row, int_list
 
-__all__ = ["DELIVERED", "deliver_up_to", "delivered", "record_deliveries"]
+__all__ = ["DELIVERED", "deliver_up_to", "delivered", "record_deliveries", "record_sent"]
 
 log = logging.getLogger(__name__)
 
 # The columns a delivery sets (a SET clause's items; `:at` and `:via` are its parameters).
 DELIVERED = ("delivered_at = :at, delivered_via = :via, push_due_at = NULL,"
              " undelivered_by = NULL")
-_RETURNING = " RETURNING id, created_at, pushed_at IS NOT NULL"
+_RETURNING = " RETURNING id, created_at, pushed_at IS NOT NULL, order_id, master_id"
 
 
 @retry_transient
@@ -48,6 +50,13 @@ async def deliver_up_to(ctx: Context, *, master_id: int, event_id: int, via: Del
                              {"master_id": master_id, "event_id": event_id}, via, at)
 
 
+@retry_transient
+async def record_sent(ctx: Context, steps: Sequence[timeline.Step]) -> None:
+    """Record offers' frames written to sockets (`sent` steps), in one transaction."""
+    async with ctx.db.transaction() as uow:
+        await timeline.insert_steps(uow.sql, steps)
+
+
 async def _record(uow: UnitOfWork, which: str, params: dict[str, object], via: DeliveredVia,
                   at: datetime) -> list[int]:
     sql = uow.sql
@@ -61,12 +70,15 @@ async def _record(uow: UnitOfWork, which: str, params: dict[str, object], via: D
 
 async def delivered(uow: UnitOfWork, rows: Sequence[Row], *, via: DeliveredVia,
                     at: datetime) -> None:
-    """What follows offers newly recorded delivered (rows of `id, created_at, pushed`): their
-    pushes stop, and the delivery time is measured."""
+    """What follows offers newly recorded delivered (rows of `id, created_at, pushed, order_id,
+    master_id`): their pushes stop, the delivery time is measured, the timelines show it."""
     if not rows:
         return
     sql = uow.sql
     await cancel_offer_pushes(sql, [row[0] for row in rows if row[2]])
+    for offer_id, _created, _pushed, order_id, master_id in rows:
+        timeline.record(uow, order_id, StepKind.DELIVERED, at=at, assignment_id=offer_id,
+                        master_id=master_id, detail={"via": via})
     seconds = [max(0.0, (at - sql.read_time(row[1])).total_seconds()) for row in rows]
 
     def observe() -> None:

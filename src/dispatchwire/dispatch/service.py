@@ -1,13 +1,14 @@
 """What masters and admins do with offers: list, accept, reject, and offer by hand."""
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from dispatchwire.actors import Actor, Role, require_master, require_role
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
 from dispatchwire.dispatch.eligibility import MasterFacts, OrderFacts, why_not_free
+from dispatchwire.dispatch.escalation import escalate_refused
 from dispatchwire.dispatch.models import DeliveredVia, EndReason, OfferStatus
 from dispatchwire.dispatch.offers import (
     Withdrawn,
@@ -21,7 +22,8 @@ from dispatchwire.dispatch.receipts import delivered, record_deliveries
 from dispatchwire.dispatch.schemas import AcceptOut, AssignmentOut, OfferOut, RejectOut
 from dispatchwire.errors import Conflict, NotFound
 from dispatchwire.metrics import OFFERS_RESOLVED, PENDING_POLLS
-from dispatchwire.orders.models import OrderStatus
+from dispatchwire.orders import timeline
+from dispatchwire.orders.models import OrderStatus, StepKind
 from dispatchwire.orders.notices import notify_status
 from dispatchwire.orders.queries import ORDER_ROW, order_from_row
 from dispatchwire.store import Sql, UnitOfWork, retry_transient
@@ -65,9 +67,15 @@ async def accept(ctx: Context, *, actor: Actor, assignment_id: int) -> AcceptOut
         taken = await sql.scalar(
             f"UPDATE orders SET status = '{OrderStatus.ASSIGNED}', master_id = :master_id,"
             f" updated_at = :now WHERE id = :order_id AND status = '{OrderStatus.NEW}'"
-            " RETURNING id", {"master_id": master_id, "now": sql.time(now), "order_id": order_id})
+            " RETURNING id",
+            {"master_id": master_id, "now": sql.time(now), "order_id": order_id})
         if taken is None:
             raise Conflict(f"order {order_id} is no longer waiting for a master")
+        timeline.record(uow, order_id, StepKind.STATUS, at=now, master_id=master_id,
+                        detail={"status": OrderStatus.ASSIGNED})
+        # With fan-out the order's other offers end: it is taken. (With K = 1 it holds none.)
+        others = await withdraw_offers(ctx, uow, order_id=order_id, reason=EndReason.TAKEN,
+                                       now=now) if ctx.settings.offer_fanout > 1 else []
         # Not idle until the job ends (`orders.service.change_status` sets it again): dispatch
         # reads the masters idle longest first, and need not walk past those on a job.
         await sql.rows("UPDATE masters SET idle_since = NULL WHERE id = :master_id",
@@ -77,6 +85,8 @@ async def accept(ctx: Context, *, actor: Actor, assignment_id: int) -> AcceptOut
         notify_status(ctx, uow, order_id=order.id, status=order.status,
                       client_id=order.client_id, master_user_id=master_user_id)
         assignment = await _assignment(sql, assignment_id)
+        for other in others:  # free again: what waits for them comes to them
+            await dispatch_for_master(ctx, uow, master_id=other.master_id)
         uow.after_commit(OFFERS_RESOLVED.labels(OfferStatus.ACCEPTED).inc)
     log.info("offer %s accepted: order %s to master %s", assignment_id, order_id, master_id)
     return AcceptOut(assignment=assignment, order=order)
@@ -84,10 +94,14 @@ async def accept(ctx: Context, *, actor: Actor, assignment_id: int) -> AcceptOut
 
 @retry_transient
 async def reject(ctx: Context, *, actor: Actor, assignment_id: int) -> RejectOut:
-    """Decline; the order moves on to the next master and this master may get another."""
+    """Decline; the order moves on to the next master (once its round has ended), and this
+    master may get another (after DISPATCHWIRE_DECLINE_COOLDOWN_S)."""
     master_id = require_master(actor)
     async with ctx.db.transaction() as uow:
-        order_id = await _answer(uow, master_id, assignment_id, OfferStatus.REJECTED, utcnow())
+        now = utcnow()
+        order_id = await _answer(uow, master_id, assignment_id, OfferStatus.REJECTED, now)
+        await _cool_down(ctx, uow, master_id=master_id, now=now)
+        await escalate_refused(ctx, uow, order_ids=[order_id], now=now)
         await redispatch(ctx, uow, [Withdrawn(assignment_id, order_id, master_id)])
         assignment = await _assignment(uow.sql, assignment_id)
         uow.after_commit(OFFERS_RESOLVED.labels(OfferStatus.REJECTED).inc)
@@ -119,7 +133,8 @@ async def offer_by_hand(ctx: Context, *, actor: Actor, order_id: int, master_id:
             raise Conflict(reason)
         withdrawn = await withdraw_offers(ctx, uow, order_id=order_id,
                                           reason=EndReason.WITHDRAWN)
-        offer = await make_offer(ctx, uow, order=order, master=MasterFacts(*master))
+        offer = await make_offer(ctx, uow, order=order, master=MasterFacts(*master),
+                                 why={"how": "manual", "by": actor.user_id})
         if offer is None:
             raise Conflict(f"master {master_id} was given another offer meanwhile; try again")
         for previous in withdrawn:
@@ -128,6 +143,18 @@ async def offer_by_hand(ctx: Context, *, actor: Actor, order_id: int, master_id:
         assignment = await _assignment(sql, offer.id)
     log.info("admin %s offered order %s to master %s by hand", actor.user_id, order_id, master_id)
     return assignment
+
+
+async def _cool_down(ctx: Context, uow: UnitOfWork, *, master_id: int, now: datetime) -> None:
+    """After a decline the master is offered nothing for DISPATCHWIRE_DECLINE_COOLDOWN_S; the
+    expiry loop ends it (and offers him what waits)."""
+    cooldown = ctx.settings.decline_cooldown_s
+    if not cooldown:
+        return
+    until = now + timedelta(seconds=cooldown)
+    await uow.sql.rows("UPDATE masters SET cooldown_until = :until WHERE id = :master_id",
+                       {"until": uow.sql.time(until), "master_id": master_id})
+    uow.after_commit(lambda: ctx.alarm.note(until))
 
 
 async def _answer(uow: UnitOfWork, master_id: int, assignment_id: int, status: OfferStatus,
@@ -153,21 +180,25 @@ async def _answer(uow: UnitOfWork, master_id: int, assignment_id: int, status: O
         f" undelivered_by = NULL WHERE id = :id AND master_id = :master_id"
         f" AND status = '{OfferStatus.PENDING}' AND expires_at > :now"
         " RETURNING order_id, delivered_via = :via AND delivered_at = :now, id, created_at,"
-        " pushed_at IS NOT NULL", {**params, "via": DeliveredVia.ANSWER})
+        " pushed_at IS NOT NULL, order_id, master_id", {**params, "via": DeliveredVia.ANSWER})
     if row is None:
         await _refuse(sql, assignment_id)
     if row[1]:
         await delivered(uow, [row[2:]], via=DeliveredVia.ANSWER, at=now)
+    kind = StepKind.ACCEPTED if status == OfferStatus.ACCEPTED else StepKind.REJECTED
+    timeline.record(uow, row[0], kind, at=now, assignment_id=assignment_id, master_id=master_id)
     return int(row[0])
 
 
 async def _refuse(sql: Sql, assignment_id: int) -> NoReturn:
     """Explain why the caller's offer cannot be answered: it is not open any more (409)."""
-    status = await sql.scalar("SELECT status FROM assignments WHERE id = :id",
-                              {"id": assignment_id})
+    status, reason = await sql.first("SELECT status, end_reason FROM assignments WHERE id = :id",
+                                     {"id": assignment_id}) or (None, None)
     if status == OfferStatus.PENDING:
         raise Conflict(f"assignment {assignment_id} has expired")
-    raise Conflict(f"assignment {assignment_id} is {status}, no longer pending")
+    why = {EndReason.TAKEN: ": another master took the order",
+           EndReason.WITHDRAWN: ": it was withdrawn"}.get(reason, "")
+    raise Conflict(f"assignment {assignment_id} is {status}, no longer pending{why}")
 
 
 async def _assignment(sql: Sql, assignment_id: int) -> AssignmentOut:

@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["EventType", "PendingEvent", "StoredEvent"]
+__all__ = ["CLOSE_SOCKETS", "EventType", "PendingEvent", "StoredEvent"]
 
 
 class EventType(StrEnum):
@@ -15,6 +15,12 @@ class EventType(StrEnum):
     ASSIGNMENT_EXPIRED = "assignment_expired"
     ORDER_STATUS_UPDATE = "order_status_update"
     CHAT_MESSAGE = "chat_message"
+    ORDER_NEEDS_ATTENTION = "order_needs_attention"  # to every admin: an order needs a human
+
+
+# A message on the broker that is no event: never stored, never sent, `event_id` 0. Every
+# process's gateway closes the user's sockets (the user was deactivated).
+CLOSE_SOCKETS = "close_sockets"
 
 
 @dataclass(slots=True)

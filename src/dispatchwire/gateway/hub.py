@@ -21,9 +21,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from dispatchwire.auth.service import DEACTIVATED
 from dispatchwire.context import Context
 from dispatchwire.events.stream import last_event_id, list_events, newest_event_ids
-from dispatchwire.events.types import StoredEvent
+from dispatchwire.events.types import CLOSE_SOCKETS, StoredEvent
 from dispatchwire.gateway.connection import Connection
 from dispatchwire.gateway.metrics import (
     CONNECTIONS,
@@ -123,6 +124,9 @@ class Hub:
 
     def deliver(self, stored: StoredEvent) -> None:
         """The broker's listener: hand a committed event to its user's sockets."""
+        if not stored.event_id:  # no event: a message to the gateways
+            self._on_message(stored)
+            return
         text: str | None = None
         for conn in self._by_user.get(stored.user_id, ()):
             if conn.reading_stored:
@@ -149,6 +153,13 @@ class Hub:
             if not conn.closing and len(conn.backlog) <= conn.queue_size // 2:
                 text = text or encode(message)
                 conn.send(text, kind)
+
+    def _on_message(self, message: StoredEvent) -> None:
+        if message.type == CLOSE_SOCKETS:  # the user was deactivated
+            self._ctx.known_users.forget(message.user_id)
+            for conn in list(self._by_user.get(message.user_id, ())):
+                conn.send(encode({"type": "auth_error", "message": DEACTIVATED}), "auth_error")
+                conn.close(Close.AUTH_FAILED, DEACTIVATED, reason="deactivated")
 
     def _on_broker_gap(self) -> None:
         task = asyncio.create_task(self.catch_up(), name="gateway-catch-up")

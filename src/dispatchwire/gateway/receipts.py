@@ -10,23 +10,28 @@ as dead, so that no further offer is written into it (the offer itself goes on t
 the undelivered timeout).
 
 Receipts are recorded in the database in the background, those of one pass of the loop in one
-transaction.
+transaction. So is each offer's frame written to a socket (a `sent` step of its order's
+timeline), in batches of up to SENT_EVERY_S.
 """
 
 import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Coroutine
 from datetime import datetime
+from typing import Any
 
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
 from dispatchwire.dispatch.models import DeliveredVia
 from dispatchwire.dispatch.offers import offer_in
-from dispatchwire.dispatch.receipts import record_deliveries
+from dispatchwire.dispatch.receipts import record_deliveries, record_sent
 from dispatchwire.events.types import StoredEvent
 from dispatchwire.gateway.connection import Connection
 from dispatchwire.gateway.timers import later
+from dispatchwire.orders.models import StepKind
+from dispatchwire.orders.timeline import Step
 
 __all__ = ["Receipts"]
 
@@ -35,12 +40,15 @@ log = logging.getLogger(__name__)
 UNACKED_KEPT = 64  # offers a socket awaits acks for; older ones are left to push and timeout
 # Receipts that could not be stored (the database away) are tried again for this long.
 STORE_RETRY_FIRST_S, STORE_RETRY_MAX_S, STORE_RETRY_FOR_S = 0.5, 5.0, 600.0
+SENT_EVERY_S = 0.1  # offers' frames written meanwhile are recorded `sent` in one transaction
 
 
 class Receipts:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._due: dict[DeliveredVia, list[int]] = {}
+        self._sent: list[Step] = []
+        self._flush_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def sent(self, conn: Connection, stored: StoredEvent) -> None:
@@ -48,6 +56,7 @@ class Receipts:
         offer_id = offer_in(stored)
         if offer_id is None or conn.closing:
             return
+        self._note_sent(conn, stored, offer_id)
         if conn.acks:
             if conn.unacked is None:  # bounded: a client that promised acks may never send one
                 conn.unacked = deque(maxlen=UNACKED_KEPT)
@@ -101,13 +110,41 @@ class Receipts:
             asyncio.get_running_loop().call_soon(self._flush)
         self._due.setdefault(via, []).extend(offer_ids)
 
+    async def aclose(self) -> None:
+        """Store what is waiting (on shutdown, before the database closes)."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_sent()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _note_sent(self, conn: Connection, stored: StoredEvent, offer_id: int) -> None:
+        if self._flush_timer is None:
+            self._flush_timer = later(SENT_EVERY_S, self._flush_sent)
+        master_id = conn.actor.master_id if conn.actor else None
+        self._sent.append(Step(stored.payload["assignment"]["orderId"], StepKind.SENT, utcnow(),
+                               offer_id, master_id, {"socket": conn.socket_id}))
+
+    def _flush_sent(self) -> None:
+        self._flush_timer = None
+        steps, self._sent = self._sent, []
+        self._spawn(self._store_sent(steps))
+
+    async def _store_sent(self, steps: list[Step]) -> None:
+        try:
+            await record_sent(self._ctx, steps)
+        except Exception:  # the timeline misses them; the offers are not affected
+            log.exception("recording %d offers sent failed", len(steps))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _flush(self) -> None:
         due, self._due = self._due, {}
         at = utcnow()
         for via, offer_ids in due.items():
-            task = asyncio.create_task(self._store(offer_ids, via, at))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._store(offer_ids, via, at))
 
     async def _store(self, offer_ids: list[int], via: DeliveredVia, at: datetime) -> None:
         """Record the receipts, as of when they came; while the database is away, try again

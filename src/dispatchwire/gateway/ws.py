@@ -199,7 +199,7 @@ class Session:
                 actor = await authenticate(self.ctx, token=message.token, fresh=True)
             # Read after the user lookup: a token may run out while the database answers.
             expires_at = self.ctx.tokens.expires_at(message.token)
-        except Unauthorized as exc:
+        except (Unauthorized, Forbidden) as exc:  # Forbidden: a deactivated master
             self._refuse(exc.message)
             return
         if self.conn.closing:

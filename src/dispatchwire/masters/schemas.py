@@ -16,6 +16,8 @@ class MasterOut(CamelModel):
     lat: float | None
     lon: float | None
     idle_since: Timestamp | None
+    approved: bool = Field(description="an admin approved him: he may start a shift")
+    active: bool = Field(description="false once an admin deactivated him")
 
 
 class MasterPatch(CamelModel):
@@ -27,3 +29,11 @@ class MasterPatch(CamelModel):
 
 class ShiftOut(CamelModel):
     on_shift: bool
+
+
+class ApplianceTypeOut(CamelModel):
+    """A type that approved, active masters declare."""
+
+    type: str
+    masters: int = Field(description="approved, active masters who declare it")
+    on_shift: int = Field(description="of them, on shift now")

@@ -2,9 +2,10 @@ from fastapi import APIRouter
 
 from dispatchwire.deps import ContextDep, CurrentActor
 from dispatchwire.masters import service
-from dispatchwire.masters.schemas import MasterOut, MasterPatch, ShiftOut
+from dispatchwire.masters.schemas import ApplianceTypeOut, MasterOut, MasterPatch, ShiftOut
 
 router = APIRouter(prefix="/api/masters/me", tags=["masters"])
+types_router = APIRouter(prefix="/api/appliance-types", tags=["masters"])
 
 
 @router.get("")
@@ -26,3 +27,9 @@ async def start_shift(ctx: ContextDep, actor: CurrentActor) -> ShiftOut:
 async def end_shift(ctx: ContextDep, actor: CurrentActor) -> ShiftOut:
     """End the shift; pending offers are withdrawn and move on to other masters."""
     return await service.end_shift(ctx, actor=actor)
+
+
+@types_router.get("")
+async def appliance_types(ctx: ContextDep, actor: CurrentActor) -> list[ApplianceTypeOut]:
+    """The appliance types approved, active masters declare: how many, how many on shift."""
+    return await service.appliance_types(ctx, actor=actor)

@@ -7,6 +7,7 @@ from dispatchwire.actors import Actor, Role, require_role
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
 from dispatchwire.dispatch.eligibility import OrderFacts
+from dispatchwire.dispatch.escalation import escalate_if_no_master, waiting_due
 from dispatchwire.dispatch.models import EndReason
 from dispatchwire.dispatch.offers import (
     Withdrawn,
@@ -18,7 +19,8 @@ from dispatchwire.dispatch.offers import (
 )
 from dispatchwire.errors import Conflict, Forbidden, NotFound
 from dispatchwire.metrics import ORDERS_PLACED
-from dispatchwire.orders.models import ACTIVE_JOB, OrderStatus
+from dispatchwire.orders import timeline
+from dispatchwire.orders.models import ACTIVE_JOB, OrderStatus, StepKind
 from dispatchwire.orders.notices import notify_status
 from dispatchwire.orders.queries import ORDER_ROW, order_from_row, visible_to
 from dispatchwire.orders.schemas import OrderIn, OrderOut
@@ -49,13 +51,21 @@ async def create_order(ctx: Context, *, actor: Actor, data: OrderIn) -> OrderOut
     require_role(actor, Role.CLIENT, Role.ADMIN)
     async with ctx.db.transaction() as uow:
         sql = uow.sql
+        now = utcnow()
         row = await sql.first(_INSERT_ORDER, {
-            **data.model_dump(), "client_id": actor.user_id, "now": sql.time(utcnow())})
+            **data.model_dump(), "client_id": actor.user_id, "now": sql.time(now)})
         order, _ = order_from_row(sql, row, viewer=actor)
+        timeline.record(uow, order.id, StepKind.PLACED, at=now,
+                        detail={"by": actor.user_id, "applianceType": data.appliance_type})
         # No other transaction can see the order yet: nothing to lock, no offer to look for.
         facts = OrderFacts(order.id, data.appliance_type, data.problem, data.address, data.lat,
                            data.lon)
         offer = await dispatch_placed_order(ctx, uow, order=facts, log_it=False)
+        if offer is None:
+            await escalate_if_no_master(ctx, uow, order_id=order.id,
+                                        appliance_type=data.appliance_type, now=now)
+        if (due := waiting_due(ctx, now)) is not None:  # the expiry loop's timer
+            uow.after_commit(lambda: ctx.alarm.note(due))
         # One line for the order and its offer, once both are stored.
         uow.after_commit(lambda: log.info(
             "order %s placed by user %s: %s%s", order.id, actor.user_id, data.appliance_type,
@@ -76,12 +86,18 @@ _INSERT_ORDER = (
 
 
 async def list_orders(ctx: Context, *, actor: Actor, status: str | None = None,
-                      limit: int = 100, offset: int = 0) -> list[OrderOut]:
-    """The orders the caller may see, newest first."""
+                      needs_attention: bool = False, limit: int = 100, offset: int = 0
+                      ) -> list[OrderOut]:
+    """The orders the caller may see, newest first; with `needs_attention` (admins only), the
+    orders escalated that are still `new`."""
     visible, params = visible_to(actor)
     if status is not None:
         visible += " AND o.status = :status"
         params["status"] = status
+    if needs_attention:
+        require_role(actor, Role.ADMIN)
+        visible += (f" AND o.status = '{OrderStatus.NEW}' AND EXISTS (SELECT 1 FROM"
+                    " order_escalations e WHERE e.order_id = o.id)")
     async with ctx.db.read() as sql:
         rows = await sql.rows(f"{ORDER_ROW} WHERE {visible} ORDER BY o.id DESC"
                               f" LIMIT {int(limit)} OFFSET {int(offset)}", params)
@@ -105,6 +121,8 @@ async def change_status(ctx: Context, *, actor: Actor, order_id: int, status: st
         # The row is locked: no one else moves it meanwhile.
         await sql.rows("UPDATE orders SET status = :status, updated_at = :now WHERE id = :id",
                        {"status": status, "now": sql.time(now), "id": order_id})
+        timeline.record(uow, order_id, StepKind.STATUS, at=now,
+                        detail={"status": status, "by": actor.user_id})
         notify_status(ctx, uow, order_id=order_id, status=status, client_id=order.client_id,
                       master_user_id=master_user_id)
         withdrawn: list[Withdrawn] = []

@@ -19,10 +19,15 @@ async def create_order(ctx: ContextDep, actor: CurrentActor, data: OrderIn) -> O
 @router.get("")
 async def list_orders(ctx: ContextDep, actor: CurrentActor,
                       status: OrderStatus | None = None,
+                      needs_attention: Annotated[bool, Query(
+                          alias="needsAttention",
+                          description="admins: only the escalated orders still `new`")] = False,
                       limit: Annotated[int, Query(ge=1, le=500)] = 100,
                       offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> list[OrderOut]:
-    """The caller's orders, newest first: own (client), accepted jobs (master), all (admin)."""
-    return await service.list_orders(ctx, actor=actor, status=status, limit=limit,
+    """The caller's orders, newest first: own (client), accepted jobs (master), all (admin).
+    `needsAttention=true` (admins only, 403 otherwise): the orders escalated still in `new`."""
+    return await service.list_orders(ctx, actor=actor, status=status,
+                                     needs_attention=needs_attention, limit=limit,
                                      offset=offset)
 
 

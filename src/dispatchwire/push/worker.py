@@ -23,6 +23,8 @@ import orjson
 
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
+from dispatchwire.orders import timeline
+from dispatchwire.orders.models import StepKind
 from dispatchwire.push.jobs import JobKind, Push, enqueue
 from dispatchwire.push.results import Outcome, PushResult
 from dispatchwire.push.sender import Subscription
@@ -103,7 +105,9 @@ async def send_due_jobs(ctx: Context) -> int:
         jobs = await sql.rows(
             "UPDATE push_jobs SET claimed_until = :lease, attempts = attempts + 1"
             f" WHERE id IN ({int_list(ids)}) RETURNING id, subscription_id, kind, frame, ttl_s,"
-            " urgency, topic, ends_at, attempts", {"lease": sql.time(lease)})
+            " urgency, topic, ends_at, attempts, order_id, assignment_id, (SELECT master_id"
+            " FROM assignments WHERE assignments.id = push_jobs.assignment_id)",
+            {"lease": sql.time(lease)})
         devices = {row[0]: row[1:] for row in await sql.rows(
             "SELECT id, kind, address, p256dh, auth FROM push_subscriptions"
             f" WHERE id IN ({int_list({job[1] for job in jobs})})")}
@@ -120,13 +124,14 @@ async def send_due_jobs(ctx: Context) -> int:
             results[job[0]] = await _send(ctx, job, devices.get(job[1]), ends[job[0]])
 
     await asyncio.gather(*(send_in_order(queue) for queue in queues.values()))
-    await _record(ctx, jobs, [results[job[0]] for job in jobs], ends)
+    kinds = {job[0]: device[0] if (device := devices.get(job[1])) else None for job in jobs}
+    await _record(ctx, jobs, [results[job[0]] for job in jobs], ends, kinds)
     return len(jobs)
 
 
 async def _send(ctx: Context, job: Row, device: Sequence[Any] | None, ends_at: datetime
                 ) -> PushResult:
-    _id, _sub, kind, frame, ttl_s, urgency, topic, _ends, _attempts = job
+    _id, _sub, kind, frame, ttl_s, urgency, topic, _ends, _attempts = job[:9]
     if device is None:
         return PushResult(Outcome.GONE, detail="the device was removed")
     if kind == JobKind.OFFER:  # the time the offer has left, when sent (retries send less)
@@ -140,7 +145,7 @@ async def _send(ctx: Context, job: Row, device: Sequence[Any] | None, ends_at: d
 
 @retry_transient
 async def _record(ctx: Context, jobs: Sequence[Row], results: Sequence[PushResult],
-                  ends: dict[int, datetime]) -> None:
+                  ends: dict[int, datetime], kinds: dict[int, str | None]) -> None:
     now = utcnow()
     async with ctx.db.transaction() as uow:
         sql = uow.sql
@@ -148,6 +153,12 @@ async def _record(ctx: Context, jobs: Sequence[Row], results: Sequence[PushResul
             job_id, subscription_id, attempts = job[0], job[1], job[8]
             log.info("push job %s (%s) to subscription %s: %s %s", job_id, job[2],
                      subscription_id, result.outcome, result.detail)
+            if (order_id := job[9]) is not None:
+                detail = {"result": result.outcome, "push": job[2]}
+                if (device_kind := kinds[job_id]) is not None:  # None: the device is gone
+                    detail["kind"] = device_kind
+                timeline.record(uow, order_id, StepKind.PUSHED, at=now, assignment_id=job[10],
+                                master_id=job[11], detail=detail)
             if result.outcome is Outcome.GONE:
                 await sql.rows("DELETE FROM push_subscriptions WHERE id = :id",
                                {"id": subscription_id})

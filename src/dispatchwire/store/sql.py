@@ -63,6 +63,14 @@ class Sql(ABC):
     def read_time(self, value: Any) -> datetime:
         """A time column's value as a UTC datetime."""
 
+    @abstractmethod
+    def seconds_between(self, later: str, earlier: str) -> str:
+        """An SQL expression: the seconds from time column `earlier` to `later`, a float."""
+
+    @abstractmethod
+    def json_elements(self, column: str, alias: str) -> str:
+        """A FROM item: one row per element of the JSON array `column`, `alias.value` each."""
+
     @staticmethod
     def json(value: Any) -> str:
         return orjson.dumps(value).decode()
@@ -106,6 +114,12 @@ class SqliteSql(Sql):
     def read_time(self, value: Any) -> datetime:
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
+    def json_elements(self, column: str, alias: str) -> str:
+        return f"json_each({column}) AS {alias}"
+
+    def seconds_between(self, later: str, earlier: str) -> str:
+        return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
 
 class PostgresSql(Sql):
     locks_rows = True
@@ -125,6 +139,12 @@ class PostgresSql(Sql):
 
     def read_time(self, value: Any) -> datetime:
         return value.astimezone(UTC)
+
+    def json_elements(self, column: str, alias: str) -> str:
+        return f"json_array_elements_text({column}) AS {alias}(value)"
+
+    def seconds_between(self, later: str, earlier: str) -> str:
+        return f"CAST(EXTRACT(EPOCH FROM ({later} - {earlier})) AS DOUBLE PRECISION)"
 
 
 def bind_list(name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:

@@ -1,0 +1,91 @@
+"""An order's timeline: every step, written in the transaction of the change it records.
+
+A step recorded with `record` is kept with its unit of work and inserted just before the
+commit, all of a transaction's steps in one statement: a transaction that rolls back leaves no
+step behind, and one that commits leaves each of its steps. Steps that record something a
+transaction did not change (a frame written to a socket: `sent`) are inserted in batches with
+`insert_steps`. Read back oldest first; steps of one instant in the order they were recorded.
+"""
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from dispatchwire.orders.models import StepKind
+from dispatchwire.store import Sql, UnitOfWork
+
+__all__ = ["Step", "insert_steps", "read_steps", "record", "record_message"]
+
+
+class Step(NamedTuple):
+    """A step to record; `detail` holds no None (what is unknown is left out)."""
+
+    order_id: int
+    kind: StepKind
+    at: datetime
+    assignment_id: int | None = None
+    master_id: int | None = None
+    detail: Mapping[str, Any] | None = None
+
+
+_INSERT = ("INSERT INTO order_steps (order_id, at, kind, assignment_id, master_id, detail)"
+           " VALUES (:order_id, :at, :kind, :assignment_id, :master_id, :detail)")
+
+
+def record(uow: UnitOfWork, order_id: int, kind: StepKind, *, at: datetime,
+           assignment_id: int | None = None, master_id: int | None = None,
+           detail: Mapping[str, Any] | None = None) -> None:
+    """Add a step to `order_id`'s timeline with `uow`'s transaction."""
+    uow.attached(_Pending, _Pending.hook_into).steps.append(
+        Step(order_id, kind, at, assignment_id, master_id, detail))
+
+
+def record_message(uow: UnitOfWork, *, order_id: int, message_id: int, author_id: int,
+                   author_role: str, at: datetime) -> None:
+    """A chat message on the order (for the chat's service to call in its transaction)."""
+    record(uow, order_id, StepKind.MESSAGE, at=at, detail={
+        "messageId": message_id, "authorId": author_id, "authorRole": author_role})
+
+
+async def insert_steps(sql: Sql, steps: Iterable[Step]) -> None:
+    """Insert steps now, in the caller's transaction, in the order given."""
+    rows = [{"order_id": step.order_id, "at": sql.time(step.at), "kind": step.kind,
+             "assignment_id": step.assignment_id, "master_id": step.master_id,
+             "detail": sql.json(step.detail or {})}
+            for step in steps]
+    if rows:
+        await sql.run_many(_INSERT, rows)
+
+
+async def read_steps(sql: Sql, order_id: int) -> list[dict[str, Any]]:
+    """The order's steps, oldest first: `{at, kind, assignmentId?, masterId?, detail}`."""
+    rows = await sql.rows("SELECT at, kind, assignment_id, master_id, detail FROM order_steps"
+                          " WHERE order_id = :order_id ORDER BY at, id", {"order_id": order_id})
+    steps = []
+    for at, kind, assignment_id, master_id, detail in rows:
+        step: dict[str, Any] = {"at": sql.read_time(at), "kind": kind}
+        if assignment_id is not None:
+            step["assignmentId"] = assignment_id
+        if master_id is not None:
+            step["masterId"] = master_id
+        step["detail"] = sql.read_json(detail) or {}
+        steps.append(step)
+    return steps
+
+
+class _Pending:
+    """The steps of one transaction, inserted just before it commits."""
+
+    __slots__ = ("steps",)
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+
+    @classmethod
+    def hook_into(cls, uow: UnitOfWork) -> "_Pending":
+        pending = cls()
+        uow.before_commit(pending.insert)
+        return pending
+
+    async def insert(self, uow: UnitOfWork) -> None:
+        await insert_steps(uow.sql, self.steps)

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from dispatchwire.context import Context
 from dispatchwire.dispatch.models import DeliveredVia, OfferStatus
+from dispatchwire.dispatch.offers import lock_orders
 from dispatchwire.metrics import OFFER_DELIVERY
 from dispatchwire.orders import timeline
 from dispatchwire.orders.models import StepKind
@@ -60,10 +61,14 @@ async def record_sent(ctx: Context, steps: Sequence[timeline.Step]) -> None:
 async def _record(uow: UnitOfWork, which: str, params: dict[str, object], via: DeliveredVia,
                   at: datetime) -> list[int]:
     sql = uow.sql
-    rows = await sql.rows(
-        f"UPDATE assignments SET {DELIVERED} WHERE {which}"
-        f" AND status = '{OfferStatus.PENDING}' AND delivered_at IS NULL{_RETURNING}",
-        {**params, "at": sql.time(at), "via": via})
+    which = f"{which} AND status = '{OfferStatus.PENDING}' AND delivered_at IS NULL"
+    if sql.locks_rows:  # their orders first, as everything that changes an offer does
+        orders = await sql.rows(f"SELECT order_id FROM assignments WHERE {which}", params)
+        if not orders:
+            return []
+        await lock_orders(sql, (row[0] for row in orders))
+    rows = await sql.rows(f"UPDATE assignments SET {DELIVERED} WHERE {which}{_RETURNING}",
+                          {**params, "at": sql.time(at), "via": via})
     await delivered(uow, rows, via=via, at=at)
     return [row[0] for row in rows]
 

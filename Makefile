@@ -38,8 +38,9 @@ $(VENV)/.bench-installed: $(STAMP)
 $(PEER)/node_modules/.package-lock.json: $(PEER)/package-lock.json
 	cd $(PEER) && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)
 
+# Two workers, one per core; each file's tests run in one worker (they share its fixtures).
 test: install lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .

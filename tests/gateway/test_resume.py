@@ -209,12 +209,17 @@ async def test_a_master_resuming_while_offers_come_and_go_gets_every_event_once_
             assert response.status_code in (200, 409), response.text  # 409: cancelled meanwhile
             answered.append(response.status_code)
 
+    all_resumed = asyncio.Event()
+
     async def produce(client: Person) -> None:
-        """Place orders; cancel every third at once, often while it is offered."""
-        for n in range(8):
+        """Place orders, at least eight and until every reader has resumed (events must come
+        and go while they do); cancel every third at once, often while it is offered."""
+        n = 0
+        while n < 8 or not all_resumed.is_set():
             order = await api.order(client)
             if n % 3 == 2:
                 await move(api, client, order, "cancelled")
+            n += 1
             await asyncio.sleep(0.1)
 
     watched = await live_any.master_socket(master)
@@ -225,6 +230,7 @@ async def test_a_master_resuming_while_offers_come_and_go_gets_every_event_once_
         await wait_for(lambda t=threshold: _reached(api, master, t), within=20)
         readers.append((after, Reader(await resumed(live_any, master, after=after))))
     still_running = not all(p.done() for p in producers)
+    all_resumed.set()
     await asyncio.gather(*producers)
 
     async def settled() -> bool:

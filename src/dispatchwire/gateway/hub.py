@@ -18,7 +18,12 @@ import time
 from collections.abc import AsyncIterator
 
 from dispatchwire.context import Context
-from dispatchwire.events.stream import last_event_id, list_events, newest_event_ids
+from dispatchwire.events.stream import (
+    last_event_id,
+    list_events,
+    newest_event_ids,
+    replayable,
+)
 from dispatchwire.events.types import StoredEvent
 from dispatchwire.gateway.connection import Connection
 from dispatchwire.gateway.metrics import (
@@ -169,13 +174,24 @@ class Hub:
         else:  # nothing can have slipped by: live from the cursor on
             conn.reading_stored = False
 
-    async def resume(self, conn: Connection, *, after: int) -> None:
-        """Replay every stored event after `after` (clamped to the newest), then go live.
+    async def recoverable(self, user_id: int, *, after: int) -> bool:
+        """Whether a resume after `after` can replay every event since (retention has not
+        deleted any of them): `auth_success`'s `recovered`."""
+        async with self.read_turn(), self._ctx.db.read() as sql:
+            return await replayable(sql, user_id=user_id, after=after)
+
+    async def resume(self, conn: Connection, *, after: int, recovered: bool = True) -> None:
+        """Replay every stored event after `after` (clamped to the newest), then go live; or,
+        when some of them were deleted (not `recovered`), replay nothing and go live from the
+        newest: the client reloads its state by REST.
 
         A resuming client asked for its whole stream: offers are sent live from then on too,
         as if it had subscribed."""
         assert conn.user_id is not None
         conn.offers_live = True
+        if not recovered:
+            await self.start_from_now(conn)
+            return
         async with self.read_turn(), self._ctx.db.read() as sql:
             newest = await last_event_id(sql, user_id=conn.user_id)
         if after > newest:  # an id this database never gave out: start from now
@@ -202,6 +218,9 @@ class Hub:
                 events = await list_events(sql, user_id=conn.user_id, after=conn.cursor,
                                            limit=PAGE)
             for stored in events:
+                if stored.event_id != conn.cursor + 1:
+                    self._events_deleted(conn, stored.event_id)
+                    return
                 conn.cursor = stored.event_id
                 if replay or conn.wants(stored.type):
                     await conn.send_waiting(encode(stored.to_message()), stored.type,
@@ -212,6 +231,14 @@ class Hub:
             if len(events) < PAGE and not conn.missed_live:
                 conn.reading_stored = False  # watched from before the read: nothing slipped by
                 return
+
+    def _events_deleted(self, conn: Connection, found: int) -> None:
+        """Events the socket still needs were deleted by retention as it read them (its
+        resume was judged `recovered` just before): it reconnects, and hears it was not."""
+        log.warning("socket %s: events %s to %s of user %s were deleted as it read them",
+                    conn.socket_id, conn.cursor + 1, found - 1, conn.user_id)
+        conn.close(Close.INTERNAL, "events after your lastEventId were deleted meanwhile: "
+                   "reconnect and resume", reason="events_deleted")
 
     # -- upkeep ---------------------------------------------------------------------------
 

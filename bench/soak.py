@@ -61,6 +61,7 @@ class SoakOptions:
     accept: float = 0.6
     decline: float = 0.25
     wait_quiet_s: float = 60.0
+    trace_memory: bool = False  # the server's Python heap by source line (slower)
     out: Path = RESULTS
 
 
@@ -70,8 +71,10 @@ def parse_options(argv: list[str] | None = None) -> SoakOptions:
         "\n")[0])
     for name, value in asdict(defaults).items():
         flag = "--" + name.replace("_", "-")
-        parser.add_argument(flag, type=type(value), default=value,
-                            help=f"default {value}")
+        if isinstance(value, bool):
+            parser.add_argument(flag, action="store_true")
+        else:
+            parser.add_argument(flag, type=type(value), default=value, help=f"default {value}")
     return SoakOptions(**vars(parser.parse_args(argv)))
 
 
@@ -96,6 +99,8 @@ class Soak:
         self.server.env.update({
             "DISPATCHWIRE_EVENT_RETENTION_S": str(options.retention_s),
             "DISPATCHWIRE_ASSIGNMENT_TIMEOUT_S": str(options.assignment_timeout_s)})
+        if options.trace_memory:
+            self.server.env["BENCH_TRACEMALLOC"] = str(workdir / "tracemalloc.log")
         url = f"ws://127.0.0.1:{self.port}/ws"
         self.pool = HttpPool(self.port, 16)
         plan = self.plan
@@ -306,7 +311,7 @@ async def _run(options: SoakOptions) -> dict[str, Any]:
         finally:
             raw = options.out / "raw"
             raw.mkdir(parents=True, exist_ok=True)
-            for name in ("server.log", "gc.log"):  # kept for a look after the run
+            for name in ("server.log", "gc.log", "tracemalloc.log"):  # kept for a look after
                 if (Path(tmp) / name).exists():
                     (raw / f"soak-{name}").write_bytes((Path(tmp) / name).read_bytes())
 

@@ -37,9 +37,10 @@ expect.set_options(timeout=5000)
 _seq = itertools.count(1)
 
 
-def start_server(name: str, *, timeout_s: float = 120, port: int | None = None
-                 ) -> ServerProcess:
-    """`dispatchwire serve --demo` on test-artifacts/web/NAME.db, logging beside it.
+def start_server(name: str, *, timeout_s: float = 120, port: int | None = None,
+                 **env: str) -> ServerProcess:
+    """`dispatchwire serve --demo` on test-artifacts/web/NAME.db, logging beside it; `env`
+    adds settings.
 
     With `port`, a restart: the same database on the same port, as after a crash.
     """
@@ -50,7 +51,7 @@ def start_server(name: str, *, timeout_s: float = 120, port: int | None = None
             leftover.unlink()
     env = {"DISPATCHWIRE_JWT_SECRET": TEST_SECRET, "DISPATCHWIRE_ARGON2_TIME_COST": "1",
            "DISPATCHWIRE_ARGON2_MEMORY_KIB": "1024",
-           "DISPATCHWIRE_ASSIGNMENT_TIMEOUT_S": str(timeout_s)}
+           "DISPATCHWIRE_ASSIGNMENT_TIMEOUT_S": str(timeout_s), **env}
     server = ServerProcess(database_url=f"sqlite:///{database}", env=env, args=("--demo",),
                            port=port, log_path=ARTIFACTS / f"{name}.log")
     return server.start()

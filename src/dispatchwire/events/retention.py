@@ -46,6 +46,7 @@ LOCK_KEY = 0x6477_7265_7465_6E74  # "dwretent"
 @dataclass(frozen=True, slots=True)
 class _Batch:
     deleted: int
+    last: int  # the id of the last row it deleted: the next batch starts after it
     more: bool  # a full batch: there may be more to delete right away
 
 
@@ -55,35 +56,42 @@ async def delete_expired_events(ctx: Context, *, now: datetime | None = None,
 
     Returns early (with what it did) when another process holds the deleting lock."""
     cutoff = (now or utcnow()) - timedelta(seconds=ctx.settings.event_retention_s)
-    total = 0
+    total, after = 0, 0
     while True:
         async with ctx.db.transaction() as uow:
-            done = await _delete_batch(uow.sql, cutoff=cutoff, limit=batch)
+            done = await _delete_batch(uow.sql, cutoff=cutoff, after=after, limit=batch)
         if done is None:  # another process is at it
             return total
         total += done.deleted
         EVENTS_DELETED.inc(done.deleted)
         if not done.more:
             return total
+        after = done.last
         await asyncio.sleep(pause_s)
 
 
-async def _delete_batch(sql: Sql, *, cutoff: datetime, limit: int) -> _Batch | None:
+async def _delete_batch(sql: Sql, *, cutoff: datetime, after: int, limit: int
+                        ) -> _Batch | None:
+    """Delete the oldest rows up to the first one to keep, at most `limit`, starting after
+    row `after` (those before it are gone: on PostgreSQL, not having to step over their dead
+    index entries again keeps each batch as quick as the first)."""
     if sql.locks_rows and not await sql.scalar("SELECT pg_try_advisory_xact_lock(:key)",
                                                {"key": LOCK_KEY}):
         return None
-    rows = await sql.rows(f"SELECT id, created_at FROM events ORDER BY id LIMIT {int(limit)}")
-    last, count = None, 0
+    rows = await sql.rows("SELECT id, created_at FROM events WHERE id > :after"
+                          f" ORDER BY id LIMIT {int(limit)}", {"after": after})
+    last, count = after, 0
     for row_id, created_at in rows:
         if sql.read_time(created_at) >= cutoff:
             break
         last, count = row_id, count + 1
-    if last is not None:
+    if count:
         # `created_at` too: on PostgreSQL a row with a smaller id may commit after the SELECT
         # (ids are handed out before commit); it is new, and stays.
-        await sql.rows("DELETE FROM events WHERE id <= :last AND created_at < :cutoff",
-                       {"last": last, "cutoff": sql.time(cutoff)})
-    return _Batch(count, more=count == limit)
+        await sql.rows("DELETE FROM events WHERE id > :after AND id <= :last"
+                       " AND created_at < :cutoff",
+                       {"after": after, "last": last, "cutoff": sql.time(cutoff)})
+    return _Batch(count, last, more=count == limit)
 
 
 def interval_s(retention_s: float) -> float:

@@ -34,6 +34,9 @@ async def newest_event_ids(sql: Sql, *, user_ids: Sequence[int]) -> dict[int, in
     return {user_id: last or 0 for user_id, last in rows}
 
 
+_BEYOND_ANY_ID = 2**62  # a `lastEventId` past this is past every id: judged by the newest
+
+
 async def replayable(sql: Sql, *, user_id: int, after: int) -> bool:
     """Whether every event of the user after `after` is still stored (retention deletes the
     oldest).
@@ -44,7 +47,7 @@ async def replayable(sql: Sql, *, user_id: int, after: int) -> bool:
     row = await sql.first(
         "SELECT last_event_id, EXISTS (SELECT 1 FROM events WHERE user_id = :user_id"
         " AND event_id = :next) FROM users WHERE id = :user_id",
-        {"user_id": user_id, "next": after + 1})
+        {"user_id": user_id, "next": min(after, _BEYOND_ANY_ID) + 1})  # a 64-bit parameter
     if row is None:
         return True
     newest, next_kept = row

@@ -159,10 +159,11 @@ class Hub:
         except Exception:  # the sockets catch up at their users' next event instead
             log.exception("catching up after a broker gap failed")
 
-    def start_sync(self, conn: Connection, *, replay: bool) -> None:
-        """Read the stored events after the socket's cursor, then go live."""
+    def start_sync(self, conn: Connection, *, replay: bool, newest: int = 0) -> None:
+        """Read the stored events after the socket's cursor (at least up to `newest`), then go
+        live."""
         conn.reading_stored = conn.missed_live = True
-        conn.spawn(self._sync(conn, replay=replay))
+        conn.spawn(self._sync(conn, replay=replay, newest=newest))
 
     async def start_from_now(self, conn: Connection) -> None:
         """Put a socket that asked for no replay at its user's newest event, then go live."""
@@ -198,18 +199,22 @@ class Hub:
             log.warning("user %s resumed after event %s, but its newest is %s",
                         conn.user_id, after, newest)
         conn.cursor = min(after, newest)
-        self.start_sync(conn, replay=True)
+        self.start_sync(conn, replay=True, newest=newest)
 
-    async def _sync(self, conn: Connection, *, replay: bool) -> None:
+    async def _sync(self, conn: Connection, *, replay: bool, newest: int) -> None:
         try:
-            await self._read_until_live(conn, replay=replay)
+            await self._read_until_live(conn, replay=replay, newest=newest)
         except Exception:  # a socket left reading stored events would never go live again
             log.exception("socket %s: reading stored events of user %s failed",
                           conn.socket_id, conn.user_id)
             conn.close(Close.INTERNAL, "could not read stored events: reconnect and resume",
                        reason="sync_failed")
 
-    async def _read_until_live(self, conn: Connection, *, replay: bool) -> None:
+    async def _read_until_live(self, conn: Connection, *, replay: bool, newest: int) -> None:
+        """Send the stored events after the cursor, page by page, until a read comes back
+        short with no live event having come meanwhile. An event missing on the way (or
+        before `newest`) was deleted by retention as the socket read: it is closed, and hears
+        `recovered: false` when it resumes."""
         assert conn.user_id is not None
         within = self._ctx.settings.ws_send_timeout_s
         while not conn.closing:
@@ -228,6 +233,9 @@ class Hub:
                     self.receipts.sent(conn, stored)
             if replay:
                 REPLAYED_EVENTS.inc(len(events))
+            if len(events) < PAGE and conn.cursor < newest:
+                self._events_deleted(conn, newest + 1)
+                return
             if len(events) < PAGE and not conn.missed_live:
                 conn.reading_stored = False  # watched from before the read: nothing slipped by
                 return

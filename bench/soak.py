@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import signal
 import sqlite3
 import tempfile
 import time
@@ -316,8 +317,13 @@ async def _run(options: SoakOptions) -> dict[str, Any]:
                     (raw / f"soak-{name}").write_bytes((Path(tmp) / name).read_bytes())
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     options = parse_options(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: the server is stopped too
     load_before = wait_for_quiet(0.7, options.wait_quiet_s, say) \
         if options.wait_quiet_s > 0 else load_average()
     pinned = pin_self(HELPER_CORE)

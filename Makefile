@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint cluster bench bench-profile clean
+.PHONY: install run test lint cluster bench bench-profile soak clean
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ PEER := bench/peers/node-seed
 bench: $(VENV)/.bench-installed $(PEER)/node_modules/.package-lock.json
 	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Hours of ordinary traffic: memory, files, loop lag, the database and retention over time
+# (about 25 minutes; SOAK_ARGS="--minutes 120" for longer, "--minutes 3" to try it).
+soak: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 bench-profile: $(VENV)/.bench-installed
 	$(BIN)/python -m bench --profile $(BENCH_ARGS)

@@ -6,6 +6,8 @@ command and code, plus
   collection, and per any collection of 5 ms or more, to that file:
   `<unix time> <generation> <milliseconds>`, so that the loop stalls the canary sees can be
   told apart (a full collection, or the application's own work);
+- with BENCH_TRACEMALLOC (the soak's `--trace-memory`): the Python heap's growth by source
+  line, every minute;
 - with BENCH_SQL_LOG (profiling only): a SQLAlchemy event counting every statement sent to the
   database, by its text, and every commit, written to that file as JSON twice a second, so that
   the profile can say how many round-trips an order costs.
@@ -62,7 +64,33 @@ def _count_statements(path: str) -> None:
     threading.Thread(target=dump_forever, daemon=True, name="bench-sql-counts").start()
 
 
+def _trace_memory(path: str, every_s: float = 60.0) -> None:
+    """Every `every_s`: the Python heap traced by tracemalloc, and the 25 source lines whose
+    allocations grew most since the first look, appended to `path` (the soak's
+    `--trace-memory`: whether a growing RSS is Python's objects or memory outside them, such
+    as SQLite's page caches)."""
+    import tracemalloc
+
+    tracemalloc.start(1)
+
+    def watch_forever() -> None:
+        first = tracemalloc.take_snapshot()
+        while True:
+            time.sleep(every_s)
+            snapshot = tracemalloc.take_snapshot()
+            current, peak = tracemalloc.get_traced_memory()
+            with open(path, "a") as out:
+                out.write(f"{time.time():.0f} traced {current / 2**20:.1f} MiB "
+                          f"(peak {peak / 2**20:.1f})\n")
+                for stat in snapshot.compare_to(first, "lineno")[:25]:
+                    out.write(f"  {stat}\n")
+
+    threading.Thread(target=watch_forever, daemon=True, name="bench-tracemalloc").start()
+
+
 if __name__ == "__main__":
+    if os.environ.get("BENCH_TRACEMALLOC"):
+        _trace_memory(os.environ["BENCH_TRACEMALLOC"])
     if os.environ.get("BENCH_GC_LOG"):
         _install(os.environ["BENCH_GC_LOG"])
     if os.environ.get("BENCH_SQL_LOG"):

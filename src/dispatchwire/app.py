@@ -31,6 +31,7 @@ from dispatchwire.cluster import share_presence_forever
 from dispatchwire.context import open_context
 from dispatchwire.dispatch.expiry import run_expiry_loop, wake_on_offers
 from dispatchwire.dispatch.views import router as dispatch_router
+from dispatchwire.events.retention import run_retention_loop
 from dispatchwire.gateway.hub import Hub
 from dispatchwire.gateway.server import mount_gateway
 from dispatchwire.health import router as health_router
@@ -74,7 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                      asyncio.create_task(share_presence_forever(ctx), name="presence"),
                      asyncio.create_task(count_on_shift_forever(ctx), name="shift-count"),
                      asyncio.create_task(run_push_loop(ctx), name="push-worker"),
-                     asyncio.create_task(record_last_seen_forever(ctx), name="last-seen")]
+                     asyncio.create_task(record_last_seen_forever(ctx), name="last-seen"),
+                     asyncio.create_task(run_retention_loop(ctx), name="retention")]
             log.info("dispatchwire %s ready (database %s, broker %s, node %s)", __version__,
                      "sqlite" if ctx.db.is_sqlite else "postgresql",
                      urlsplit(settings.broker_url).scheme,  # URLs may hold passwords

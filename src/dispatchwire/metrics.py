@@ -3,8 +3,8 @@
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
-    "EVENTS_STORED", "MASTERS_ON_SHIFT", "OFFERS_MADE", "OFFERS_RESOLVED", "OFFERS_UNDELIVERED",
-    "OFFER_DELIVERY", "ORDERS_PLACED", "PENDING_POLLS",
+    "EVENTS_DELETED", "EVENTS_STORED", "MASTERS_ON_SHIFT", "OFFERS_MADE", "OFFERS_RESOLVED",
+    "OFFERS_UNDELIVERED", "OFFER_DELIVERY", "ORDERS_PLACED", "PENDING_POLLS",
 ]
 
 ORDERS_PLACED = Counter("dispatchwire_orders_placed", "Orders placed")
@@ -12,6 +12,8 @@ OFFERS_MADE = Counter("dispatchwire_offers_made", "Offers made to masters")
 OFFERS_RESOLVED = Counter("dispatchwire_offers_resolved", "Offers that stopped being pending",
                           ["outcome"])
 EVENTS_STORED = Counter("dispatchwire_events_stored", "User events stored", ["type"])
+EVENTS_DELETED = Counter("dispatchwire_events_deleted",
+                         "Stored events deleted by retention (DISPATCHWIRE_EVENT_RETENTION_S)")
 PENDING_POLLS = Counter("dispatchwire_pending_polls",
                         "GET /api/assignments/pending requests (fallback polling), per master",
                         ["master_id"])

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # How often a process shares its presence with the cluster (a dead process's entry is
     # gone after three intervals).
     presence_interval_s: float = Field(default=5.0, gt=0)
+    # Stored events older than this are deleted in the background (a week); a resume from
+    # before the oldest kept event is told `recovered: false` and reloads by REST.
+    event_retention_s: float = Field(default=604800.0, gt=0)
     # Failed logins to one email allowed within the window before 429s.
     login_max_failures: int = Field(default=10, ge=1)
     login_failure_window_s: float = Field(default=300.0, gt=0)

@@ -38,7 +38,7 @@ _seq = itertools.count(1)
 
 
 def start_server(name: str, *, timeout_s: float = 120, port: int | None = None,
-                 env: dict[str, str] | None = None) -> ServerProcess:
+                 **env: str) -> ServerProcess:
     """`dispatchwire serve --demo` on test-artifacts/web/NAME.db, logging beside it; `env`
     adds settings.
 
@@ -51,7 +51,7 @@ def start_server(name: str, *, timeout_s: float = 120, port: int | None = None,
             leftover.unlink()
     env = {"DISPATCHWIRE_JWT_SECRET": TEST_SECRET, "DISPATCHWIRE_ARGON2_TIME_COST": "1",
            "DISPATCHWIRE_ARGON2_MEMORY_KIB": "1024",
-           "DISPATCHWIRE_ASSIGNMENT_TIMEOUT_S": str(timeout_s), **(env or {})}
+           "DISPATCHWIRE_ASSIGNMENT_TIMEOUT_S": str(timeout_s), **env}
     server = ServerProcess(database_url=f"sqlite:///{database}", env=env, args=("--demo",),
                            port=port, log_path=ARTIFACTS / f"{name}.log")
     return server.start()

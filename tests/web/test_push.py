@@ -86,7 +86,7 @@ NOTICES = """async () => {
 
 @pytest.fixture(scope="module")
 def push_server() -> Iterator[ServerProcess]:
-    running = start_server("push", env={
+    running = start_server("push", **{
         "DISPATCHWIRE_PUSH_ALLOWED_HOSTS": "localhost", "DISPATCHWIRE_PUSH_AFTER_S": "1",
         "DISPATCHWIRE_UNDELIVERED_TIMEOUT_S": "0"})
     yield running

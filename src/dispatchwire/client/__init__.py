@@ -21,6 +21,9 @@ What it does for you:
 - **Polling**: after `Options.poll_after_attempts` failed attempts the state turns to
   `polling`: `GET /api/assignments/pending` (masters) and `GET /api/orders` at once and every
   `Options.poll_interval` (60 s), until the socket is back.
+- **Too old to replay**: when the server no longer has the events after `lastEventId` (its
+  retention, a week by default), `auth_success` says `recovered: false`; the client then
+  reloads by REST (pending offers, orders' statuses) and calls `on_reload` callbacks.
 - **Once**: events carry `source` ("socket" or "poll"); repeats are dropped by `eventId` and
   by content (offer id, expired offer id, order status), so an offer found by a poll is not
   handed over again when the replay brings it.

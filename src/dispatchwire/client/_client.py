@@ -1,6 +1,7 @@
 """`Client`: one user's connection to a dispatchwire server, for any role."""
 
 import asyncio
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar, Self
@@ -79,6 +80,7 @@ class Client:
         self._known: dict[int, str] = {}
         self._baseline_taken = False
         self._poll_lock = asyncio.Lock()
+        self._on_reload: list[Callable[[], object]] = []
         self._user: User | None = None
         self._on_raw_frame = on_frame
         self._link = self._make_link(on_attempt)
@@ -91,7 +93,7 @@ class Client:
                             options.poll_interval, options.poll_after_attempts)
         return Link(config, self.state, open_session=self._open_session,
                     renew_token=self._renew_token, poll=self._poll_safely,
-                    on_attempt=on_attempt)
+                    reload=self._reload_safely, on_attempt=on_attempt)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -257,6 +259,27 @@ class Client:
             for event in events:
                 self._deliver(event)
 
+    def on_reload(self, callback: Callable[[], object]) -> Callable[[], None]:
+        """Call `callback()` (a function or a coroutine function) each time the client has
+        reloaded its state by REST because the server no longer had the events it missed
+        (they were older than the server's retention: `auth_success` said `recovered:
+        false`). The reload hands over what changed as events (new and gone offers, order
+        statuses); reload here whatever else the application keeps. Returns the
+        unsubscriber."""
+        self._on_reload.append(callback)
+        return lambda: self._on_reload.remove(callback) if callback in self._on_reload else None
+
+    async def _reload(self) -> None:
+        """Poll, the orders' statuses counting as news (not as a first look), then tell the
+        application."""
+        log.info("the events after %s were deleted on the server: reloading by REST",
+                 self._dedup.cursor)
+        self._baseline_taken = True
+        await self.poll_now()
+        for callback in list(self._on_reload):
+            if inspect.isawaitable(result := callback()):
+                await result
+
     # -- the socket's side -------------------------------------------------------------------
 
     @property
@@ -292,6 +315,14 @@ class Client:
             self._fail(exc)
         except ClientError as exc:
             log.info("poll failed: %s", exc)
+
+    async def _reload_safely(self) -> None:
+        try:
+            await self._reload()
+        except AuthError as exc:
+            self._fail(exc)
+        except ClientError as exc:  # the fallback polls (or the next resume) catch up instead
+            log.warning("reload failed: %s", exc)
 
     def _on_frame(self, frame: dict[str, Any]) -> None:
         event_id = frame.get("eventId")

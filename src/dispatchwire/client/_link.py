@@ -52,10 +52,12 @@ class Link:
                  open_session: Callable[[], Awaitable[SessionEnd]],
                  renew_token: Callable[[str | None], Awaitable[object]],
                  poll: Callable[[], Coroutine[Any, Any, None]],
+                 reload: Callable[[], Coroutine[Any, Any, None]],
                  on_attempt: Callable[[Attempt], None] | None = None,
                  rng: random.Random | None = None) -> None:
         self._config, self.state = config, state
         self._open_session, self._renew_token, self._poll = open_session, renew_token, poll
+        self._reload = reload
         self._on_attempt = on_attempt
         self._rng = rng or random.Random()
         self._poller: asyncio.Task[None] | None = None
@@ -102,12 +104,15 @@ class Link:
         elif self.state.value is not State.POLLING:
             self.state.set(State.RECONNECTING)
 
-    def went_live(self, resumed: bool) -> None:
+    def went_live(self, resumed: bool, recovered: bool = True) -> None:
         """The socket is authenticated (and subscribed): polling stops; a socket that did not
-        resume (no `lastEventId`) gets one poll for what it may have missed."""
+        resume (no `lastEventId`) gets one poll for what it may have missed, and one whose
+        missed events were deleted on the server (`recovered: false`) a reload by REST."""
         self._stop_polling()
         self.state.set(State.CONNECTED)
-        if not resumed and self._config.poll:
+        if not recovered:
+            self._catch_up = asyncio.get_running_loop().create_task(self._reload())
+        elif not resumed and self._config.poll:
             self._catch_up = asyncio.get_running_loop().create_task(self._poll())
 
     def _start_polling(self) -> None:

@@ -48,12 +48,14 @@ class SocketConfig:
 
 
 class SocketSession:
-    """Runs one connection. `on_live(resumed)` is called once the socket is authenticated
-    (and subscribed, when asked); `on_frame(frame)` with every other frame, in order. With
-    `config.acks`, it acks what `receipts` says is handled, beyond the resume point."""
+    """Runs one connection. `on_live(resumed, recovered)` is called once the socket is
+    authenticated (and subscribed, when asked): `resumed` when it gave `lastEventId`,
+    `recovered` False when the server said the events after it were deleted (nothing is
+    replayed); `on_frame(frame)` with every other frame, in order. With `config.acks`, it acks
+    what `receipts` says is handled, beyond the resume point."""
 
     def __init__(self, config: SocketConfig, tokens: Tokens, *, cursor: int | None,
-                 on_live: Callable[[bool], None],
+                 on_live: Callable[[bool, bool], None],
                  on_frame: Callable[[dict[str, Any]], None],
                  receipts: Receipts | None = None) -> None:
         self._config, self._tokens, self._cursor = config, tokens, cursor
@@ -61,6 +63,7 @@ class SocketSession:
         self._on_live, self._on_frame = on_live, on_frame
         self._token: str | None = None
         self._authenticated = self._live = False
+        self._recovered = True
         self._auth_error: str | None = None
         self._fatal: ClientError | None = None
         self._helpers: list[asyncio.Task[None]] = []
@@ -114,6 +117,7 @@ class SocketSession:
         kind = frame.get("type")
         if kind == "auth_success" and not self._authenticated:
             self._authenticated = True
+            self._recovered = frame.get("recovered") is not False
             self._spawn(self._ping(ws))
             if self._acking:
                 self._spawn(self._ack(ws))
@@ -151,7 +155,7 @@ class SocketSession:
     def _go_live(self) -> None:
         if not self._live:
             self._live = True
-            self._on_live(self._cursor is not None)
+            self._on_live(self._cursor is not None, self._recovered)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         self._helpers.append(asyncio.get_running_loop().create_task(work))

@@ -69,10 +69,9 @@ class MasterApp:
     async def run(self, console: Console) -> None:
         """Show the screen until `q`, a signal, or the client closing."""
         self.sdk.on_event(self._on_event)
+        self.sdk.on_reload(self._reload)
         self.sdk.state.subscribe(self._on_state)
-        for order in await self.sdk.orders():
-            if order.status in ACTIVE and order.master_id == self.sdk.user.master_id:
-                self.jobs[order.id] = order
+        await self._load_jobs()
         with keys(self._on_key), Live(self.render(), console=console,
                                       auto_refresh=False) as live:
             while not self.quit.is_set():
@@ -84,6 +83,15 @@ class MasterApp:
             live.update(self.render(), refresh=True)
         for task in self._tasks:
             task.cancel()
+
+    async def _load_jobs(self) -> None:
+        self.jobs = {order.id: order for order in await self.sdk.orders()
+                     if order.status in ACTIVE and order.master_id == self.sdk.user.master_id}
+
+    async def _reload(self) -> None:
+        """What the socket missed is gone from the server: the jobs as they are now."""
+        await self._load_jobs()
+        self.note(self.t("reloaded"), "yellow")
 
     # -- what happens ------------------------------------------------------------------------
 

@@ -3,7 +3,9 @@
 Like wscat, but it logs in, authenticates, subscribes (masters), resumes: given
 `--last-event-id` it starts with the replay of everything after it, and after a drop it
 reconnects with backoff and picks up after the last `eventId` it printed, so no event is
-printed twice or missed. Connection changes go to standard error as `# ...` lines.
+printed twice or missed, unless the server has deleted them meanwhile (older than its
+retention: `auth_success` then says `"recovered": false`, and a `# ...` line says so).
+Connection changes go to standard error as `# ...` lines.
 """
 
 import asyncio
@@ -30,6 +32,10 @@ async def run_watch(url: str, *, email: str | None = None, password: str | None 
     def frame(data: dict[str, Any]) -> None:
         out.write(json.dumps(data, ensure_ascii=False) + "\n")
         out.flush()
+        if data.get("type") == "auth_success" and data.get("recovered") is False:
+            err.write("# the events missed since the last one printed were deleted on the "
+                      "server (older than its retention): not replayed\n")
+            err.flush()
 
     def attempt(made: Attempt) -> None:
         if made.number:

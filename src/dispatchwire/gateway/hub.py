@@ -23,7 +23,12 @@ from typing import Any
 
 from dispatchwire.auth.service import DEACTIVATED
 from dispatchwire.context import Context
-from dispatchwire.events.stream import last_event_id, list_events, newest_event_ids
+from dispatchwire.events.stream import (
+    last_event_id,
+    list_events,
+    newest_event_ids,
+    replayable,
+)
 from dispatchwire.events.types import CLOSE_SOCKETS, StoredEvent
 from dispatchwire.gateway.connection import Connection
 from dispatchwire.gateway.metrics import (
@@ -183,10 +188,11 @@ class Hub:
         except Exception:  # the sockets catch up at their users' next event instead
             log.exception("catching up after a broker gap failed")
 
-    def start_sync(self, conn: Connection, *, replay: bool) -> None:
-        """Read the stored events after the socket's cursor, then go live."""
+    def start_sync(self, conn: Connection, *, replay: bool, newest: int = 0) -> None:
+        """Read the stored events after the socket's cursor (at least up to `newest`), then go
+        live."""
         conn.reading_stored = conn.missed_live = True
-        conn.spawn(self._sync(conn, replay=replay))
+        conn.spawn(self._sync(conn, replay=replay, newest=newest))
 
     async def start_from_now(self, conn: Connection) -> None:
         """Put a socket that asked for no replay at its user's newest event, then go live."""
@@ -198,31 +204,46 @@ class Hub:
         else:  # nothing can have slipped by: live from the cursor on
             conn.reading_stored = False
 
-    async def resume(self, conn: Connection, *, after: int) -> None:
-        """Replay every stored event after `after` (clamped to the newest), then go live.
+    async def recoverable(self, user_id: int, *, after: int) -> bool:
+        """Whether a resume after `after` can replay every event since (retention has not
+        deleted any of them): `auth_success`'s `recovered`."""
+        async with self.read_turn(), self._ctx.db.read() as sql:
+            return await replayable(sql, user_id=user_id, after=after)
+
+    async def resume(self, conn: Connection, *, after: int, recovered: bool = True) -> None:
+        """Replay every stored event after `after` (clamped to the newest), then go live; or,
+        when some of them were deleted (not `recovered`), replay nothing and go live from the
+        newest: the client reloads its state by REST.
 
         A resuming client asked for its whole stream: offers are sent live from then on too,
         as if it had subscribed."""
         assert conn.user_id is not None
         conn.offers_live = True
+        if not recovered:
+            await self.start_from_now(conn)
+            return
         async with self.read_turn(), self._ctx.db.read() as sql:
             newest = await last_event_id(sql, user_id=conn.user_id)
         if after > newest:  # an id this database never gave out: start from now
             log.warning("user %s resumed after event %s, but its newest is %s",
                         conn.user_id, after, newest)
         conn.cursor = min(after, newest)
-        self.start_sync(conn, replay=True)
+        self.start_sync(conn, replay=True, newest=newest)
 
-    async def _sync(self, conn: Connection, *, replay: bool) -> None:
+    async def _sync(self, conn: Connection, *, replay: bool, newest: int) -> None:
         try:
-            await self._read_until_live(conn, replay=replay)
+            await self._read_until_live(conn, replay=replay, newest=newest)
         except Exception:  # a socket left reading stored events would never go live again
             log.exception("socket %s: reading stored events of user %s failed",
                           conn.socket_id, conn.user_id)
             conn.close(Close.INTERNAL, "could not read stored events: reconnect and resume",
                        reason="sync_failed")
 
-    async def _read_until_live(self, conn: Connection, *, replay: bool) -> None:
+    async def _read_until_live(self, conn: Connection, *, replay: bool, newest: int) -> None:
+        """Send the stored events after the cursor, page by page, until a read comes back
+        short with no live event having come meanwhile. An event missing on the way (or
+        before `newest`) was deleted by retention as the socket read: it is closed, and hears
+        `recovered: false` when it resumes."""
         assert conn.user_id is not None
         within = self._ctx.settings.ws_send_timeout_s
         while not conn.closing:
@@ -231,6 +252,9 @@ class Hub:
                 events = await list_events(sql, user_id=conn.user_id, after=conn.cursor,
                                            limit=PAGE)
             for stored in events:
+                if stored.event_id != conn.cursor + 1:
+                    self._events_deleted(conn, stored.event_id)
+                    return
                 conn.cursor = stored.event_id
                 if replay or conn.wants(stored.type):
                     await conn.send_waiting(encode(stored.to_message()), stored.type,
@@ -238,9 +262,20 @@ class Hub:
                     self.receipts.sent(conn, stored)
             if replay:
                 REPLAYED_EVENTS.inc(len(events))
+            if len(events) < PAGE and conn.cursor < newest:
+                self._events_deleted(conn, newest + 1)
+                return
             if len(events) < PAGE and not conn.missed_live:
                 conn.reading_stored = False  # watched from before the read: nothing slipped by
                 return
+
+    def _events_deleted(self, conn: Connection, found: int) -> None:
+        """Events the socket still needs were deleted by retention as it read them (its
+        resume was judged `recovered` just before): it reconnects, and hears it was not."""
+        log.warning("socket %s: events %s to %s of user %s were deleted as it read them",
+                    conn.socket_id, conn.cursor + 1, found - 1, conn.user_id)
+        conn.close(Close.INTERNAL, "events after your lastEventId were deleted meanwhile: "
+                   "reconnect and resume", reason="events_deleted")
 
     # -- upkeep ---------------------------------------------------------------------------
 

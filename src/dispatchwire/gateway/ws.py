@@ -208,10 +208,16 @@ class Session:
         if current is not None and current.user_id != actor.user_id:
             self._error("forbidden", "this socket is authenticated as another user")
             return
+        resuming = current is None and message.last_event_id is not None
+        recovered = resuming and await self.hub.recoverable(actor.user_id,
+                                                            after=message.last_event_id or 0)
+        if self.conn.closing:
+            return
         self._watch_expiry(expires_at)
         self.conn.actor = actor
         self._reply("auth_success", userId=actor.user_id, role=actor.role,
-                    **({"masterId": actor.master_id} if actor.master_id is not None else {}))
+                    **({"masterId": actor.master_id} if actor.master_id is not None else {}),
+                    **({"recovered": recovered} if resuming else {}))
         if current is not None:  # a fresh token for the same user: nothing else changes
             return
         log.info("socket %s authenticated: user #%s (%s)", self.conn.socket_id, actor.user_id,
@@ -222,7 +228,11 @@ class Session:
             await self.hub.start_from_now(self.conn)
         else:
             REPLAYS.inc()
-            await self.hub.resume(self.conn, after=message.last_event_id)
+            await self.hub.resume(self.conn, after=message.last_event_id, recovered=recovered)
+            if not recovered:
+                log.info("socket %s: events of user %s after %s were deleted by retention: "
+                         "nothing replayed", self.conn.socket_id, actor.user_id,
+                         message.last_event_id)
             if message.acks and actor.master_id is not None:  # it handled all up to there
                 await deliver_up_to(self.ctx, master_id=actor.master_id,
                                     event_id=message.last_event_id, via=DeliveredVia.SOCKET,

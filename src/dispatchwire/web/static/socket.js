@@ -21,7 +21,8 @@ export class LiveSocket {
    * options:
    *   token, userId        whose socket; userId keys the stored lastEventId
    *   sync()               async: reload the page's state over REST (after each connect, and
-   *                        as the fallback poll); events that arrive meanwhile wait for it
+   *                        as the fallback poll); events that arrive meanwhile wait for it.
+   *                        After a resume told `recovered: false` it is the whole catch-up
    *   onEvent(frame)       apply one event (a frame with an eventId), oldest first, once
    *   onTransient(frame)   a frame that is not stored (master_location): as it comes, never
    *                        replayed, nothing held back while a sync runs
@@ -135,6 +136,10 @@ export class LiveSocket {
     switch (frame.type) {
       case "auth_success":
         clearTimeout(this.timers.auth);
+        // `recovered: false`: what was missed since lastEventId is older than the server keeps,
+        // and nothing is replayed. The sync that follows every auth (below) is the reload by
+        // REST that calls for: the pending offers and the user's orders as they are now.
+        if (frame.recovered === false) console.info("dispatchwire: missed events are gone from the server; reloading");
         Object.assign(this, { authed: true, attempt: 0 });
         clearInterval(this.timers.ping);
         this.timers.ping = setInterval(() => this.send({ type: "ping" }), this.times.pingS * 1000);

@@ -373,3 +373,61 @@ async def test_the_board_in_each_language(
                      data=data + types)
     await screenshot(page, f"board-{lang}-timeline-1366", full_page=False)
     await board_api.call("POST", "/api/masters/me/shift/end", holder["token"])
+
+
+STEPS = [  # steps no scenario above makes, as the API gives them
+    {"kind": "pushed", "at": "2030-01-02T10:00:00Z", "assignmentId": 7, "masterId": 1,
+     "detail": {"result": "ok", "push": "offer", "kind": "webpush"}},
+    {"kind": "pushed", "at": "2030-01-02T10:00:00Z", "assignmentId": 7, "masterId": 1,
+     "detail": {"result": "ok", "push": "offer", "kind": "fcm"}},
+    {"kind": "pushed", "at": "2030-01-02T10:00:01Z", "assignmentId": 7, "masterId": 1,
+     "detail": {"result": "gone", "push": "offer"}},
+    {"kind": "pushed", "at": "2030-01-02T10:00:02Z", "assignmentId": 7, "masterId": 1,
+     "detail": {"result": "retry", "push": "offer", "kind": "webpush"}},
+    {"kind": "delivered", "at": "2030-01-02T10:00:03Z", "assignmentId": 7, "masterId": 1,
+     "detail": {"via": "pong"}},
+    {"kind": "expired", "at": "2030-01-02T10:05:00Z", "assignmentId": 7, "masterId": 1,
+     "detail": {"reason": "timeout"}},
+    {"kind": "pushed", "at": "2030-01-02T10:05:00Z", "assignmentId": 7, "masterId": 1,
+     "detail": {"result": "ok", "push": "offer_end", "kind": "webpush"}},
+    {"kind": "offered", "at": "2030-01-02T10:05:00Z", "assignmentId": 8, "masterId": 2,
+     "detail": {"how": "free", "live": True, "rank": None, "distanceKm": 0.35,
+                "idleSince": "2030-01-01T21:05:07Z", "slot": 0}},
+    {"kind": "expired", "at": "2030-01-02T10:05:01Z", "assignmentId": 9, "masterId": 3,
+     "detail": {"reason": "taken"}},
+    {"kind": "expired", "at": "2030-01-02T10:05:01Z", "assignmentId": 10, "masterId": 4,
+     "detail": {"reason": "withdrawn"}},
+    {"kind": "escalated", "at": "2030-01-02T10:10:00Z", "detail": {"reason": "no_master"}},
+    {"kind": "status", "at": "2030-01-02T11:00:00Z", "detail": {"status": "cancelled", "by": 50}},
+    {"kind": "message", "at": "2030-01-02T11:00:00Z",
+     "detail": {"messageId": 1, "authorId": 50, "authorRole": "client"}},
+    {"kind": "pushed", "at": "2030-01-02T11:00:00Z",
+     "detail": {"result": "ok", "push": "status", "kind": "webpush"}},
+]
+
+
+async def test_every_kind_of_step_reads_in_words(pages: Pages,
+                                                 board_server: ServerProcess) -> None:
+    page = await pages.open(board_server.url, "/admin", query="lang=en", timezone_id="UTC")
+    said = await page.evaluate("""async (steps) => {
+      const { describeStep, groupPushes } = await import("/static/admin-timeline.js");
+      const names = { master: (id) => ["", "Boris Washer", "Chen Frost", "Dana Oven", "Ivan"][id],
+                      user: (id) => (id === 50 ? "Eve Client" : "someone") };
+      return groupPushes(steps).map((step) => describeStep(step, names));
+    }""", STEPS)
+    assert said == [
+        "Pushed to 2 devices",  # one step per device, recorded together: read as one
+        "Push: 1 device no longer exists and is forgotten",
+        "Push to 1 device failed; trying again",
+        "Delivered to the phone (the connection confirmed it)",
+        "Expired: Boris Washer did not answer in time",
+        "The offer's notice taken off 1 device",
+        "Offered to Chen Frost as soon as he became free: live on the app, 350 m away,"
+        " idle since Jan 1, 21:05",  # another day than the step's: with its date
+        "The offer to Dana Oven ended: another technician took the order",
+        "Withdrawn from Ivan",
+        "Needs attention: no technician repairs this appliance",
+        "Status: Cancelled (by Eve Client)",
+        "Message from the client",
+        "Status change pushed to 1 device",
+    ]

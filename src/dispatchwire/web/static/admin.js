@@ -168,7 +168,11 @@ async function load(force) {
   renderFigures(figures.stats, figures.acceptTimes);
   renderOrders(orders);
   renderSockets(sockets);
-  if (state.timeline.isOpen) await state.timeline.refresh();
+  // What the socket told of orders no longer waiting is forgotten.
+  for (const id of state.heard.keys()) if (!urgent.some((item) => item.id === id)) state.heard.delete(id);
+  if (state.timeline.isOpen) {
+    await state.timeline.refresh().catch((error) => console.warn("dispatchwire: timeline not read again", error));
+  }
 }
 
 /** Read everything again; a call while one runs makes it run once more when it is done. */

@@ -117,10 +117,11 @@ async def login(page: Page, email: str, password: str) -> None:
     await form.get_by_role("button", name="Log in").click()
 
 
-async def screenshot(page: Page, name: str) -> None:
+async def screenshot(page: Page, name: str, *, full_page: bool = True) -> None:
+    """The whole page, or what the screen shows (a dialog, over the page where it is)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar where it belongs
-    await page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+    await page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=full_page)
 
 
 class SocketSwitch:

@@ -39,8 +39,15 @@ async def test_api_errors_are_shown_clearly(pages: Pages, api: Api,
     await error_says(client, re.compile(r"^Phone: phone must be 5 to 30 digits"))  # 422
     await screenshot(client, "20-client-error")
 
-    # The admin's page is stale (it refreshes every 60 s here) when the order changes: 409.
-    admin_page = await pages.open(server.url, "/admin", query="refreshS=60")
+    # The admin's page is stale (it refreshes every 60 s here, and its socket, which would
+    # bring the order's change at once, is cut) when the order changes: 409.
+    cut = SocketSwitch()
+    cut.on = False
+
+    async def cut_sockets(page: Page) -> None:
+        await page.route_web_socket(re.compile(r"/ws$"), cut.handle)
+
+    admin_page = await pages.open(server.url, "/admin", query="refreshS=60", before=cut_sockets)
     await login(admin_page, "admin@example.com", "admin-demo-1")
     await expect(admin_page.locator("#app-view")).to_be_visible()  # logged in before the reload
     admin = await api.login("admin@example.com", "admin-demo-1")
@@ -49,7 +56,10 @@ async def test_api_errors_are_shown_clearly(pages: Pages, api: Api,
     row = admin_page.locator(f"#orders tr[data-order-id='{order['id']}']")
     await expect(row).to_have_attribute("data-status", "new")
     master2 = await api.login("master2@example.com", "master-demo-2")
-    await row.get_by_label(f"Master id for order {order['id']}").fill(str(master2["masterId"]))
+    choice = row.get_by_label(f"Technician for order #{order['id']}")
+    await expect(choice.locator(f"option[value='{master2['masterId']}']")).to_have_text(
+        "Chen Frost · off shift")  # marked: he cannot take it now, and the server says why
+    await choice.select_option(str(master2["masterId"]))
     await row.get_by_role("button", name="Offer").click()
     await error_says(admin_page, f"Master {master2['masterId']} is not on shift.")
     await expect(row).to_have_attribute("data-status", "new")

@@ -133,6 +133,25 @@ export function formatCountdown(seconds) {
   return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
 }
 
+const seconds = new Intl.NumberFormat(lang, { style: "unit", unit: "second", unitDisplay: "short", maximumFractionDigits: 1 });
+const minutes = new Intl.NumberFormat(lang, { style: "unit", unit: "minute", unitDisplay: "short" });
+const hours = new Intl.NumberFormat(lang, { style: "unit", unit: "hour", unitDisplay: "short" });
+const days = new Intl.NumberFormat(lang, { style: "unit", unit: "day", unitDisplay: "short" });
+
+/** A length of time for people, in its two largest units: "4.2 sec", "2 min 5 sec", "1 hr 3 min"
+ * ("4,2 с", "2 мин 5 с", "1 ч 3 мин"). */
+export function formatDuration(total) {
+  const value = Math.max(0, total);
+  if (value < 10) return seconds.format(Math.round(value * 10) / 10);
+  const whole = Math.round(value);
+  const pair = (big, bigUnit, small, smallUnit) =>
+    (small ? `${bigUnit.format(big)} ${smallUnit.format(small)}` : bigUnit.format(big));
+  if (whole < 60) return seconds.format(whole);
+  if (whole < 3600) return pair(Math.floor(whole / 60), minutes, whole % 60, seconds);
+  if (whole < 86400) return pair(Math.floor(whole / 3600), hours, Math.floor((whole % 3600) / 60), minutes);
+  return pair(Math.floor(whole / 86400), days, Math.floor((whole % 86400) / 3600), hours);
+}
+
 const lists = new Intl.ListFormat(lang, { type: "conjunction" });
 
 export function formatList(items) {

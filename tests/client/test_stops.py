@@ -20,7 +20,8 @@ COMMAND = [sys.executable, "-m", "dispatchwire"]
 
 def spawn(server: Server, *args: str, log: Path) -> pexpect.spawn:
     """`dispatchwire ARGS` in a pseudo-terminal, the server given only by DISPATCHWIRE_URL."""
-    env = {**os.environ, "TERM": "xterm-256color", "DISPATCHWIRE_URL": server.url}
+    env = {**os.environ, "COLUMNS": "160", "LINES": "50", "TERM": "xterm-256color",
+           "DISPATCHWIRE_URL": server.url}
     app = pexpect.spawn(COMMAND[0], [*COMMAND[1:], *args], env=env, dimensions=(50, 160),
                         encoding="utf-8", timeout=15)
     app.logfile_read = log.open("a")

@@ -29,10 +29,12 @@ def spawn_master(server: Server, email: str, password: str, log: Path, *args: st
                  **env: str) -> pexpect.spawn:
     """The app in a terminal of 160 columns; English unless `args` or `env` say otherwise."""
     base = {k: v for k, v in os.environ.items() if k not in ("LC_ALL", "LC_MESSAGES")}
+    # The size said outright: rich reads COLUMNS first, and a guess of 80 wraps the tables.
+    size = {"COLUMNS": "160", "LINES": "50"}
     app = pexpect.spawn(COMMAND[0], [*COMMAND[1:], "master", "--url", server.url, "--email",
                                      email, "--password", password, "--poll-interval", "0.5",
                                      "--backoff-base", "0.05", "--backoff-cap", "0.3", *args],
-                        env={**base, "LANG": "C.UTF-8", "TERM": "xterm-256color", **env},
+                        env={**base, **size, "LANG": "C.UTF-8", "TERM": "xterm-256color", **env},
                         dimensions=(50, 160), encoding="utf-8", timeout=10)
     app.logfile_read = log.open("a")
     return app

@@ -29,9 +29,9 @@ _seq = itertools.count(1)
 @pytest.fixture(scope="module")
 def board_server() -> Iterator[ServerProcess]:
     """A server of its own, with masters vetted and short escalation and delivery timings."""
-    running = start_server("board", env={
-        "DISPATCHWIRE_MASTERS_NEED_APPROVAL": "true", "DISPATCHWIRE_ESCALATE_WAIT_S": "3",
-        "DISPATCHWIRE_ESCALATE_AFTER": "2", "DISPATCHWIRE_UNDELIVERED_TIMEOUT_S": "3"})
+    running = start_server(
+        "board", DISPATCHWIRE_MASTERS_NEED_APPROVAL="true", DISPATCHWIRE_ESCALATE_WAIT_S="3",
+        DISPATCHWIRE_ESCALATE_AFTER="2", DISPATCHWIRE_UNDELIVERED_TIMEOUT_S="3")
     yield running
     running.stop()
 

@@ -63,6 +63,7 @@ class SoakOptions:
     decline: float = 0.25
     wait_quiet_s: float = 60.0
     trace_memory: bool = False  # the server's Python heap by source line (slower)
+    gc_young_every: float = 0.0  # an experiment: the server collects its young objects so often
     out: Path = RESULTS
 
 
@@ -100,6 +101,8 @@ class Soak:
         self.server.env.update({
             "DISPATCHWIRE_EVENT_RETENTION_S": str(options.retention_s),
             "DISPATCHWIRE_ASSIGNMENT_TIMEOUT_S": str(options.assignment_timeout_s)})
+        if options.gc_young_every > 0:
+            self.server.env["BENCH_GC_YOUNG_EVERY_S"] = str(options.gc_young_every)
         if options.trace_memory:
             self.server.env["BENCH_TRACEMALLOC"] = str(workdir / "tracemalloc.log")
         url = f"ws://127.0.0.1:{self.port}/ws"

@@ -88,10 +88,10 @@ def _plots(results: dict[str, Any], path: Path) -> None:
     for ax, (key, title, limit) in zip(axes.flat, panels, strict=True):
         if key == "lag_ms":  # every second, and the GC pauses beside it
             lag = results["lag_per_s"]
-            ax.plot([t / 60 for t, _, _ in lag], [ms for _, ms, _ in lag], linewidth=0.6,
-                    color="tab:blue", label="canary, longest per second")
             ax.plot([t / 60 for t, _, _ in lag], [wait for _, _, wait in lag], linewidth=0.6,
-                    color="tab:gray", label="server waiting for its core, per second")
+                    color="tab:gray", alpha=0.45, label="server waiting for its core, per s")
+            ax.plot([t / 60 for t, _, _ in lag], [ms for _, ms, _ in lag], linewidth=0.7,
+                    color="tab:blue", label="canary: longest lag per s")
             pauses = results["gc_pauses"]
             ax.scatter([t / 60 for t, _, _ in pauses], [ms for _, _, ms in pauses], s=8,
                        color="tab:orange", label="GC pause", zorder=3)

@@ -186,6 +186,7 @@ class Connection:
             self.expiry.cancel()
         if self.pong_deadline is not None:
             self.pong_deadline.cancel()
+        self.expiry = self.pong_deadline = None  # a handle may hold its callback's owner
         if self._room is not None and not self._room.done():
             self._room.set_result(None)
         for task in list(self.tasks):

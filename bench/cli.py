@@ -1,6 +1,7 @@
 """`python -m bench`: run both systems through the scenarios and write the results."""
 
 import json
+import os
 import secrets
 import signal
 import sys
@@ -88,12 +89,20 @@ def main(argv: list[str] | None = None) -> None:
                    duration_s=round(time.monotonic() - started, 1), machine=machine_facts(PEER_DIR),
                    load_before=load_before, load_after=load_average(),
                    generator_pinned=pinned, options=_jsonable(vars(options)),
-                   dispatchwire_source=describe_source(options.ref))
+                   dispatchwire_source=describe_source(options.ref),
+                   dispatchwire_settings=_settings_passed())
     from bench.report import write_reports
 
     write_reports(results, options.out, say)
     if not results["systems"]:
         sys.exit("bench: no system ran")
+
+
+def _settings_passed() -> dict[str, str]:
+    """The DISPATCHWIRE_* settings this run passed on to the server (secrets left out)."""
+    return {name: value for name, value in sorted(os.environ.items())
+            if name.startswith("DISPATCHWIRE_")
+            and not any(word in name for word in ("SECRET", "KEY", "PASSWORD"))}
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

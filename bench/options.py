@@ -26,6 +26,7 @@ class Options:
     storm_rate: float = 2.0
     storm_timeout_s: float = 60.0
     ref: str | None = None
+    acks: str = "yes"
     p99_limit_ms: float = 100.0
     http_connections: int = 64
     connect_concurrency: int = 500
@@ -78,6 +79,9 @@ FLAGS: list[tuple[str, object, str]] = [
     ("storm-timeout-s", float, "how long the masters may take to resubscribe (default 60)"),
     ("ref", str, "run dispatchwire from this git revision (e.g. HEAD) instead of the working "
      "tree; the peer and the harness stay as they are"),
+    ("acks", _choice("yes", "no"), "dispatchwire's masters ack every event as its apps do "
+     "(yes, default); no: as before receipts, to measure a revision from before them or what "
+     "acks cost"),
     ("p99-limit-ms", float, "a step holds while p99 stays at or below this (default 100)"),
     ("http-connections", int, "keep-alive connections of the clients' pool (default 64)"),
     ("connect-concurrency", int, "handshakes at a time when the masters first connect"),

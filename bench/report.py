@@ -75,12 +75,21 @@ def _steps_markdown(scenarios: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _settings(summary: dict[str, Any]) -> str:
+    """What set this run apart: masters without acks, settings passed to the server."""
+    parts = [] if (summary.get("options") or {}).get("acks", "yes") == "yes" \
+        else ["masters not acking"]
+    parts += [f"{name}={value}" for name, value in
+              (summary.get("dispatchwire_settings") or {}).items()]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def _markdown(summary: dict[str, Any], table: str) -> str:
     m = summary["machine"]
     lines = [
         "# Benchmark: dispatchwire beside the seed's Node stack", "",
         f"Run {summary['generated_at']}, {summary['duration_s']} s; dispatchwire: "
-        f"{summary['dispatchwire_source']}; "
+        f"{summary['dispatchwire_source']}{_settings(summary)}; "
         f"{summary['options']['masters']:,} masters; {m['cpu_model']}, {m['cores']} cores; "
         f"load before {summary['load_before']}, after {summary['load_after']}. "
         "Produced by `make bench`; docs/performance.md explains the method.", "",

@@ -64,7 +64,8 @@ async def open_rig(system: str, options: Options, plan: Plan, workdir: Path, say
                          workdir=workdir, source=source, count_sql=options.profile)
     url = f"ws://127.0.0.1:{port}/ws"
     fleet = Fleet(url, [plan.token(plan.master_user(i), "master") for i in range(plan.masters)],
-                  acks=system == "dispatchwire")  # its apps ack every event; the seed's do not
+                  # its apps ack every event; the seed's do not
+                  acks=system == "dispatchwire" and options.acks == "yes")
     rig = Rig(system=system, options=options, plan=plan, database=database, server=server,
               fleet=fleet, pool=HttpPool(port, options.http_connections),
               canary=Canary(url, plan.token(plan.canary_user, "client")),

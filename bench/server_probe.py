@@ -5,7 +5,8 @@ command and code, plus
 - with BENCH_GC_LOG: a `gc.callbacks` hook that appends one line per full (generation 2)
   collection, and per any collection of 5 ms or more, to that file:
   `<unix time> <generation> <milliseconds>`, so that the loop stalls the canary sees can be
-  told apart (a full collection, or the application's own work);
+  told apart (a full collection, or the application's own work); with BENCH_GC_SIZES (the
+  soak's `--gc-sizes`), how many objects each such collection examined, as a fourth column;
 - with BENCH_TRACEMALLOC (the soak's `--trace-memory`): the Python heap's growth by source
   line, every minute;
 - with BENCH_GC_YOUNG_EVERY_S (the soak's `--gc-young-every`): a young collection that often;
@@ -26,17 +27,20 @@ from typing import Any
 SLOW_MS = 5.0
 
 
-def _install(path: str) -> None:
+def _install(path: str, *, sizes: bool = False) -> None:
     log = open(path, "a", buffering=1)  # noqa: SIM115 - open for the life of the process
-    started = [0.0]
+    started, examined = [0.0], [0]
 
     def timed(phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
+            if sizes:  # counted before the clock starts: the pause is the collection's own
+                examined[0] = sum(len(gc.get_objects(g)) for g in range(info["generation"] + 1))
             started[0] = time.perf_counter()
             return
         ms = (time.perf_counter() - started[0]) * 1000
         if info["generation"] == 2 or ms >= SLOW_MS:
-            log.write(f"{time.time():.3f} {info['generation']} {ms:.1f}\n")
+            size = f" {examined[0]}" if sizes else ""
+            log.write(f"{time.time():.3f} {info['generation']} {ms:.1f}{size}\n")
 
     gc.callbacks.append(timed)
 
@@ -109,7 +113,7 @@ if __name__ == "__main__":
     if os.environ.get("BENCH_TRACEMALLOC"):
         _trace_memory(os.environ["BENCH_TRACEMALLOC"])
     if os.environ.get("BENCH_GC_LOG"):
-        _install(os.environ["BENCH_GC_LOG"])
+        _install(os.environ["BENCH_GC_LOG"], sizes=bool(os.environ.get("BENCH_GC_SIZES")))
     if os.environ.get("BENCH_SQL_LOG"):
         _count_statements(os.environ["BENCH_SQL_LOG"])
     from dispatchwire.cli import main

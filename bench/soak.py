@@ -64,6 +64,7 @@ class SoakOptions:
     wait_quiet_s: float = 60.0
     trace_memory: bool = False  # the server's Python heap by source line (slower)
     gc_young_every: float = 0.0  # an experiment: the server collects its young objects so often
+    gc_sizes: bool = False  # the GC log says how many objects each slow collection examined
     out: Path = RESULTS
 
 
@@ -103,6 +104,8 @@ class Soak:
             "DISPATCHWIRE_ASSIGNMENT_TIMEOUT_S": str(options.assignment_timeout_s)})
         if options.gc_young_every > 0:
             self.server.env["BENCH_GC_YOUNG_EVERY_S"] = str(options.gc_young_every)
+        if options.gc_sizes:
+            self.server.env["BENCH_GC_SIZES"] = "1"
         if options.trace_memory:
             self.server.env["BENCH_TRACEMALLOC"] = str(workdir / "tracemalloc.log")
         url = f"ws://127.0.0.1:{self.port}/ws"
@@ -235,7 +238,7 @@ class Soak:
         longest, full = 0.0, 0
         if self.gc_log.exists():
             for line in self.gc_log.read_text().splitlines():
-                when, generation, ms = line.split()
+                when, generation, ms = line.split()[:3]
                 if float(when) >= self._gc_seen:
                     longest, full = max(longest, float(ms)), full + (generation == "2")
         self._gc_seen = time.time()
@@ -248,7 +251,7 @@ class Soak:
         offset = time.time() - (time.monotonic() - self._started)  # the soak's t = 0
         pauses = []
         for line in self.gc_log.read_text().splitlines():
-            when, generation, ms = line.split()
+            when, generation, ms = line.split()[:3]
             if float(when) >= offset:
                 pauses.append((round(float(when) - offset, 1), int(generation), float(ms)))
         return pauses

@@ -116,6 +116,6 @@ def summarize_run(results: dict[str, Any]) -> dict[str, Any]:
             delivery["reconnect_s"] = raw.get("delivery_reconnect_s")
             scenarios.setdefault("delivery", {})[system] = delivery
     keys = ("generated_at", "duration_s", "dispatchwire_source", "machine", "load_before",
-            "load_after", "generator_pinned", "options")
+            "load_after", "generator_pinned", "options", "dispatchwire_settings")
     return {**{key: results.get(key) for key in keys}, "scenarios": scenarios,
             "run_s": {system: raw.get("run_s") for system, raw in results["systems"].items()}}

@@ -26,6 +26,10 @@ def server_env(tmp_path: Path, port: int) -> dict[str, str]:
             "DISPATCHWIRE_DATABASE_URL": f"sqlite:///{tmp_path / 'dw.db'}"}
 
 
+def default_sighup() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def after_pages(output: str, port: int) -> list[str]:
     """The lines after the pages' addresses, which must all be there first (a terminal's
     line ends and echoed ^C aside)."""
@@ -41,9 +45,11 @@ def after_pages(output: str, port: int) -> list[str]:
                          ids=lambda s: s.name)
 def test_serve_stops_cleanly_with_one_line(tmp_path: Path, stop: signal.Signals) -> None:
     port = free_port()
+    # A terminal's SIGHUP as a shell leaves it, even when the tests run under nohup.
     server = subprocess.Popen([sys.executable, "-m", "dispatchwire", "serve", "--demo"],
                               env=server_env(tmp_path, port), cwd=tmp_path, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              preexec_fn=default_sighup)
     assert server.stdout is not None
     output = ""
     try:

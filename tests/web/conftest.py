@@ -3,6 +3,7 @@
 import asyncio
 import itertools
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -45,6 +46,8 @@ def start_server(name: str, *, timeout_s: float = 120, port: int | None = None,
     With `port`, a restart: the same database on the same port, as after a crash.
     """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # Each xdist worker has its own session, so its own shared server: never one file for two.
+    name += f"-{os.environ['PYTEST_XDIST_WORKER']}" if "PYTEST_XDIST_WORKER" in os.environ else ""
     database = ARTIFACTS / f"{name}.db"
     if port is None:
         for leftover in ARTIFACTS.glob(f"{name}.db*"):

@@ -46,8 +46,6 @@ def start_server(name: str, *, timeout_s: float = 120, port: int | None = None,
     With `port`, a restart: the same database on the same port, as after a crash.
     """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    # Each xdist worker has its own session, so its own shared server: never one file for two.
-    name += f"-{os.environ['PYTEST_XDIST_WORKER']}" if "PYTEST_XDIST_WORKER" in os.environ else ""
     database = ARTIFACTS / f"{name}.db"
     if port is None:
         for leftover in ARTIFACTS.glob(f"{name}.db*"):
@@ -63,7 +61,8 @@ def start_server(name: str, *, timeout_s: float = 120, port: int | None = None,
 @pytest.fixture(scope="session")
 def server() -> Iterator[ServerProcess]:
     """The server most tests share; each test uses its own users and appliance types."""
-    running = start_server("server")
+    # Each xdist worker has a session, so a shared server, of its own: never one file for two.
+    running = start_server(f"server-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
     yield running
     running.stop()
 

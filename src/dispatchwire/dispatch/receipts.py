@@ -38,7 +38,10 @@ async def record_deliveries(ctx: Context, *, assignment_ids: Sequence[int], via:
     if not assignment_ids:
         return []
     async with ctx.db.transaction() as uow:
-        return await _record(uow, f"id IN ({int_list(assignment_ids)})", {}, via, at)
+        # `status || ''`: SQLite would otherwise walk every pending offer by the status index
+        # rather than look these few up by id
+        return await _record(uow, f"id IN ({int_list(assignment_ids)})", {}, via, at,
+                             pending=f"status || '' = '{OfferStatus.PENDING}'")
 
 
 @retry_transient
@@ -48,7 +51,8 @@ async def deliver_up_to(ctx: Context, *, master_id: int, event_id: int, via: Del
     a client that acks has handled everything up to there, on whichever socket it got it."""
     async with ctx.db.transaction() as uow:
         return await _record(uow, "master_id = :master_id AND event_id <= :event_id",
-                             {"master_id": master_id, "event_id": event_id}, via, at)
+                             {"master_id": master_id, "event_id": event_id}, via, at,
+                             pending=f"status = '{OfferStatus.PENDING}'")
 
 
 @retry_transient
@@ -59,9 +63,9 @@ async def record_sent(ctx: Context, steps: Sequence[timeline.Step]) -> None:
 
 
 async def _record(uow: UnitOfWork, which: str, params: dict[str, object], via: DeliveredVia,
-                  at: datetime) -> list[int]:
+                  at: datetime, *, pending: str) -> list[int]:
     sql = uow.sql
-    which = f"{which} AND status = '{OfferStatus.PENDING}' AND delivered_at IS NULL"
+    which = f"{which} AND {pending} AND delivered_at IS NULL"
     if sql.locks_rows:  # their orders first, as everything that changes an offer does
         orders = await sql.rows(f"SELECT order_id FROM assignments WHERE {which}", params)
         if not orders:

@@ -59,6 +59,8 @@ def _count_statements(path: str) -> None:
     def commit(_conn: Any) -> None:
         counts["COMMIT"] += 1
 
+    _count_loop_statements(counts)
+
     def dump_forever() -> None:
         while True:
             time.sleep(0.5)
@@ -67,6 +69,34 @@ def _count_statements(path: str) -> None:
             os.replace(path + ".tmp", path)
 
     threading.Thread(target=dump_forever, daemon=True, name="bench-sql-counts").start()
+
+
+def _count_loop_statements(counts: Counter[str]) -> None:
+    """The statements SQLite runs on the loop's own connection, past SQLAlchemy (its module
+    moved with the redesign: store/sql.py, before it sql.py)."""
+    import importlib
+
+    for name in ("dispatchwire.store.sql", "dispatchwire.sql"):
+        try:
+            kind = importlib.import_module(name).SqliteSql
+        except (ImportError, AttributeError):
+            continue
+        for method in ("rows", "run_many"):
+            original = getattr(kind, method)
+
+            async def counted(self: Any, sql: str, *args: Any, _original: Any = original) -> Any:
+                counts[" ".join(sql.split())[:100]] += 1
+                return await _original(self, sql, *args)
+
+            setattr(kind, method, counted)
+        commit = kind.commit
+
+        def committed(self: Any, _original: Any = commit) -> Any:
+            counts["COMMIT"] += 1
+            return _original(self)
+
+        kind.commit = committed
+        return
 
 
 def _trace_memory(path: str, every_s: float = 60.0) -> None:

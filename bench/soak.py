@@ -116,7 +116,8 @@ class Soak:
                          client_tokens=[plan.token(plan.client_user(i), "client")
                                         for i in range(plan.clients)],
                          master_tokens=[plan.token(plan.master_user(i), "master")
-                                        for i in range(plan.masters)])
+                                        for i in range(plan.masters)],
+                         locate=lambda index, frame: self.fleet.send(index, frame))
         self.fleet = SoakFleet(url, plan.masters,
                                lambda i: plan.token(plan.master_user(i), "master"),
                                self.load.on_offer)
@@ -289,6 +290,8 @@ class Soak:
             "event_gaps": fleet["gaps"], "events_skipped": fleet["events_skipped"],
             "event_duplicates": fleet["duplicates"], "not_recovered": fleet["not_recovered"],
             "resumes": fleet["resumes"], "http_errors": self.load.errors,
+            "chat_messages": self._query("SELECT count(*) FROM chat_messages")[0][0],
+            "locations_sent": self.load.counts["locations"],
             "http_statuses": dict(self.load.statuses), "socket_errors": dict(self.fleet.errors),
             "load": dict(self.load.counts), "fleet": dict(fleet),
         }

@@ -127,6 +127,14 @@ class SoakFleet:
 
     # -- commands ---------------------------------------------------------------------------
 
+    def send(self, index: int, message: dict[str, Any]) -> bool:
+        """A frame from master `index`, if his socket is live."""
+        transport = self.transports[index]
+        if transport is None or not self.live[index]:
+            return False
+        transport.send(WSMsgType.TEXT, orjson.dumps(message))
+        return True
+
     async def connect_all(self, *, concurrency: int, timeout_s: float) -> float:
         """Connect every master; seconds until all are subscribed."""
         started = time.perf_counter()

@@ -30,7 +30,9 @@ def evaluate_soak(results: dict[str, Any]) -> list[dict[str, Any]]:
             "event gaps": books["event_gaps"], "events twice": books["event_duplicates"],
             "resumes not recovered": books["not_recovered"],
             "orders unfinished": books["orders_unfinished"],
-            "failed requests": books["http_errors"], "server log errors": log["errors"]}
+            "failed requests": books["http_errors"],
+            "socket errors": sum(books.get("socket_errors", {}).values()),
+            "server log errors": log["errors"]}
     return [
         {"goal": f"memory flat after warm-up (< {MAX_GROWTH:.0%} over the last three "
                  "quarters)", "met": growth["growth"] is not None
@@ -59,7 +61,9 @@ def _markdown(results: dict[str, Any]) -> str:
     out += [f"| {g['goal']} | {'yes' if g['met'] else 'NO'} | {g['detail']} |"
             for g in results["goals"]]
     out += ["", f"Offers made {books['offers_made']:,}, orders {books['orders_placed']:,} "
-            f"({books['orders_by_status']}), resumes {books['resumes']:,}.", "",
+            f"({books['orders_by_status']}), resumes {books['resumes']:,}, chat messages "
+            f"{books.get('chat_messages', 0):,}, positions shared "
+            f"{books.get('locations_sent', 0):,}.", "",
             "| min | RSS MiB | fds | lag ms | s > 50 ms | CPU % | core wait ms | GC max ms |"
             " events | oldest s | db MiB | WAL MiB | orders | offers | live |",
             "|" + "---|" * 15]

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 
 from dispatchwire.admin import board, masters, service, stats
 from dispatchwire.admin.schemas import (
@@ -90,8 +90,9 @@ async def make_master(ctx: ContextDep, actor: CurrentActor, data: AdminMasterIn
     return await masters.make_master(ctx, actor=actor, data=data)
 
 
-@router.patch("/masters/{master_id}")
-async def change_master(ctx: ContextDep, actor: CurrentActor, master_id: IdPath,
+@router.patch("/masters/{masterId}")  # the contract's name for it
+async def change_master(ctx: ContextDep, actor: CurrentActor,
+                        master_id: Annotated[int, Path(alias="masterId", ge=1, le=MAX_ID)],
                         data: AdminMasterPatch) -> AdminMasterOut:
     """Approve, deactivate (ends his shift, withdraws his offers, closes his sockets, refuses
     his login) or reactivate a master, or change his specializations."""

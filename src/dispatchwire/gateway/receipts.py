@@ -9,11 +9,11 @@ proves nothing: its ping goes unanswered, and after `ws_ping_timeout_s` the sock
 as dead, so that no further offer is written into it (the offer itself goes on to push and to
 the undelivered timeout).
 
-Receipts are recorded in the database in the background, those that come within
-RECEIPTS_EVERY_S in one transaction, as of when the first of them came: a transaction per pass
-of the loop, as first written, took 30% of a core at 2,000 acks/s (`make bench`, delivery). So
-is each offer's frame written to a socket (a `sent` step of its order's timeline), in batches of
-up to SENT_EVERY_S.
+Receipts are recorded in the database in the background, those of one pass of the loop in one
+transaction, so that an ack's receipt is stored before the master's answer to the offer (a
+window of 50 ms, tried, let a quick decline record the offer delivered by the answer instead).
+So is each offer's frame written to a socket (a `sent` step of its order's timeline), in
+batches of up to SENT_EVERY_S.
 """
 
 import asyncio
@@ -43,15 +43,12 @@ UNACKED_KEPT = 64  # offers a socket awaits acks for; older ones are left to pus
 # Receipts that could not be stored (the database away) are tried again for this long.
 STORE_RETRY_FIRST_S, STORE_RETRY_MAX_S, STORE_RETRY_FOR_S = 0.5, 5.0, 600.0
 SENT_EVERY_S = 0.1  # offers' frames written meanwhile are recorded `sent` in one transaction
-RECEIPTS_EVERY_S = 0.05  # receipts that come meanwhile are recorded in one transaction
 
 
 class Receipts:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._due: dict[DeliveredVia, list[int]] = {}
-        self._due_at = utcnow()
-        self._due_timer: asyncio.TimerHandle | None = None
         self._sent: list[Step] = []
         self._flush_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -111,9 +108,8 @@ class Receipts:
     def _record(self, offer_ids: list[int], via: DeliveredVia) -> None:
         if not offer_ids:
             return
-        if self._due_timer is None:
-            self._due_at = utcnow()
-            self._due_timer = later(RECEIPTS_EVERY_S, self._flush)
+        if not self._due:
+            asyncio.get_running_loop().call_soon(self._flush)
         self._due.setdefault(via, []).extend(offer_ids)
 
     async def aclose(self) -> None:
@@ -121,9 +117,6 @@ class Receipts:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_sent()
-        if self._due_timer is not None:
-            self._due_timer.cancel()
-            self._flush()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _note_sent(self, conn: Connection, stored: StoredEvent, offer_id: int) -> None:
@@ -150,9 +143,8 @@ class Receipts:
         task.add_done_callback(self._tasks.discard)
 
     def _flush(self) -> None:
-        self._due_timer = None
         due, self._due = self._due, {}
-        at = self._due_at
+        at = utcnow()
         for via, offer_ids in due.items():
             self._spawn(self._store(offer_ids, via, at))
 

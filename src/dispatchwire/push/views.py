@@ -1,4 +1,6 @@
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
 
 from dispatchwire.deps import ContextDep, CurrentActor
 from dispatchwire.push import service
@@ -8,7 +10,7 @@ from dispatchwire.push.schemas import (
     SubscriptionOut,
     VapidPublicKeyOut,
 )
-from dispatchwire.schemas import IdPath
+from dispatchwire.schemas import MAX_ID
 
 router = APIRouter(prefix="/api/push", tags=["push"])
 
@@ -36,6 +38,7 @@ async def subscriptions(ctx: ContextDep, actor: CurrentActor) -> list[Subscripti
     return await service.subscriptions(ctx, actor=actor)
 
 
-@router.delete("/subscriptions/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def unsubscribe(ctx: ContextDep, actor: CurrentActor, subscription_id: IdPath) -> None:
+@router.delete("/subscriptions/{id}", status_code=status.HTTP_204_NO_CONTENT)
+async def unsubscribe(ctx: ContextDep, actor: CurrentActor,
+                      subscription_id: Annotated[int, Path(alias="id", ge=1, le=MAX_ID)]) -> None:
     await service.unsubscribe(ctx, actor=actor, subscription_id=subscription_id)

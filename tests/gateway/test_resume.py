@@ -218,7 +218,11 @@ async def test_a_master_resuming_while_offers_come_and_go_gets_every_event_once_
         while n < 8 or not all_resumed.is_set():
             order = await api.order(client)
             if n % 3 == 2:
-                await move(api, client, order, "cancelled")
+                response = await api.client.post(f"/api/orders/{order['id']}/status",
+                                                 json={"status": "cancelled"},
+                                                 headers=client.headers)
+                # 409: the admin in answer() cancelled it first, while it was offered
+                assert response.status_code in (200, 409), response.text
             n += 1
             await asyncio.sleep(0.1)
 

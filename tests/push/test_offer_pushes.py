@@ -57,6 +57,40 @@ async def test_a_master_whose_socket_acks_is_never_pushed(
     assert service.hits == []
 
 
+async def test_an_offer_never_pushed_ends_without_a_push(
+        live: Live, service: WebPushService) -> None:
+    """Delivered on the socket, then withdrawn: neither the offer nor its end is pushed.
+
+    SQLite 3.40 answered `pushed_at IS NOT NULL` in an UPDATE's RETURNING with 1 for a NULL,
+    which once made every withdrawn offer push the end of an offer no phone had shown.
+    """
+    api = live.api
+    master = await api.master()
+    client = await api.register("client")
+    await subscribe(api, master, service)
+    async with live.socket() as ws:
+        await ws.auth(master, acks=True)
+        await ws.send({"type": "subscribe_assignments"})
+        await ws.recv()
+        order = await api.order(client)
+        frame = await ws.recv()
+        await ws.send({"type": "ack", "eventId": frame["eventId"]})
+        await wait_for(lambda: _delivered(live, frame["assignment"]["id"]), within=5)
+        await api.call("POST", f"/api/orders/{order['id']}/status", client,
+                       json={"status": "cancelled"})
+        assert (await ws.recv())["type"] == "assignment_expired"
+        await asyncio.sleep(2.0)  # twice the push delay
+    assert service.hits == []
+    async with live.api.ctx.db.read() as sql:
+        assert await sql.rows("SELECT kind FROM push_jobs") == []
+
+
+async def _delivered(live: Live, assignment_id: int) -> bool:
+    async with live.api.ctx.db.read() as sql:
+        return await sql.scalar("SELECT delivered_at FROM assignments WHERE id = :id",
+                                {"id": assignment_id}) is not None
+
+
 async def test_a_seed_client_on_a_healthy_link_is_never_pushed(
         live: Live, service: WebPushService) -> None:
     api = live.api

@@ -228,19 +228,19 @@ async def withdraw_offers(ctx: Context, uow: UnitOfWork, *, reason: EndReason,
         f" push_due_at = NULL, undelivered_by = NULL WHERE {target}"
         " RETURNING id, order_id, master_id,"
         " (SELECT user_id FROM masters WHERE masters.id = assignments.master_id),"
-        " pushed_at IS NOT NULL", params))
+        " pushed_at", params))  # not `IS NOT NULL`: SQLite 3.40 answers 1 for a NULL there
     withdrawn = [Withdrawn(row[0], row[1], row[2]) for row in rows]
     if withdrawn:
         uow.after_commit(lambda: _log_withdrawn(withdrawn, reason, log_each))
-    pushed = [row[0] for row in rows if row[4]]
+    pushed = [row[0] for row in rows if row[4] is not None]
     await cancel_offer_pushes(sql, pushed)
-    for assignment_id, ended_order_id, ended_master_id, user_id, was_pushed in rows:
+    for assignment_id, ended_order_id, ended_master_id, user_id, pushed_at in rows:
         event = ctx.outbox.emit(uow, user_id, EventType.ASSIGNMENT_EXPIRED,
                                 {"assignmentId": assignment_id, "reason": reason})
         timeline.record(uow, ended_order_id, StepKind.EXPIRED, at=now,
                         assignment_id=assignment_id, master_id=ended_master_id,
                         detail={"reason": reason})
-        if was_pushed:  # the phone shows its notice: this push takes it away
+        if pushed_at is not None:  # the phone shows its notice: this push takes it away
             enqueue_after_numbering(
                 uow, event, kind=JobKind.OFFER_END, ttl_s=OFFER_END_TTL_S, urgency="high",
                 topic=f"assignment-{assignment_id}", assignment_id=assignment_id,

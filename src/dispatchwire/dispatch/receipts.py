@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 # The columns a delivery sets (a SET clause's items; `:at` and `:via` are its parameters).
 DELIVERED = ("delivered_at = :at, delivered_via = :via, push_due_at = NULL,"
              " undelivered_by = NULL")
-_RETURNING = " RETURNING id, created_at, pushed_at IS NOT NULL, order_id, master_id"
+# `pushed_at` itself, tested here: SQLite 3.40 answers `pushed_at IS NOT NULL` in a RETURNING
+# clause with 1 for a NULL
+_RETURNING = " RETURNING id, created_at, pushed_at, order_id, master_id"
 
 
 @retry_transient
@@ -79,12 +81,12 @@ async def _record(uow: UnitOfWork, which: str, params: dict[str, object], via: D
 
 async def delivered(uow: UnitOfWork, rows: Sequence[Row], *, via: DeliveredVia,
                     at: datetime) -> None:
-    """What follows offers newly recorded delivered (rows of `id, created_at, pushed, order_id,
+    """What follows offers newly recorded delivered (rows of `id, created_at, pushed_at, order_id,
     master_id`): their pushes stop, the delivery time is measured, the timelines show it."""
     if not rows:
         return
     sql = uow.sql
-    await cancel_offer_pushes(sql, [row[0] for row in rows if row[2]])
+    await cancel_offer_pushes(sql, [row[0] for row in rows if row[2] is not None])
     for offer_id, _created, _pushed, order_id, master_id in rows:
         timeline.record(uow, order_id, StepKind.DELIVERED, at=at, assignment_id=offer_id,
                         master_id=master_id, detail={"via": via})

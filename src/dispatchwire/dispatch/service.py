@@ -180,7 +180,7 @@ async def _answer(uow: UnitOfWork, master_id: int, assignment_id: int, status: O
         f" undelivered_by = NULL WHERE id = :id AND master_id = :master_id"
         f" AND status = '{OfferStatus.PENDING}' AND expires_at > :now"
         " RETURNING order_id, delivered_via = :via AND delivered_at = :now, id, created_at,"
-        " pushed_at IS NOT NULL, order_id, master_id", {**params, "via": DeliveredVia.ANSWER})
+        " pushed_at, order_id, master_id", {**params, "via": DeliveredVia.ANSWER})
     if row is None:
         await _refuse(sql, assignment_id)
     if row[1]:

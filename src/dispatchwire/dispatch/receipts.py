@@ -19,7 +19,7 @@ from dispatchwire.orders import timeline
 from dispatchwire.orders.models import StepKind
 from dispatchwire.push.jobs import cancel_offer_pushes
 from dispatchwire.store import UnitOfWork, retry_transient
-from dispatchwire.store.sql import Row, int_list
+from dispatchwire.store.sql import Row, bind_list
 
 __all__ = ["DELIVERED", "deliver_up_to", "delivered", "record_deliveries", "record_sent"]
 
@@ -39,10 +39,11 @@ async def record_deliveries(ctx: Context, *, assignment_ids: Sequence[int], via:
     """Record these pending offers delivered (those not yet); the ids newly recorded."""
     if not assignment_ids:
         return []
+    ids, params = bind_list("id", assignment_ids)  # one text per count: prepared once
     async with ctx.db.transaction() as uow:
         # `status || ''`: SQLite would otherwise walk every pending offer by the status index
         # rather than look these few up by id
-        return await _record(uow, f"id IN ({int_list(assignment_ids)})", {}, via, at,
+        return await _record(uow, f"id IN ({ids})", params, via, at,
                              pending=f"status || '' = '{OfferStatus.PENDING}'")
 
 

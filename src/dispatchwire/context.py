@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from dispatchwire.alarm import Alarm
 from dispatchwire.auth.security import KnownUsers, LoginBrake, Passwords, Tokens
 from dispatchwire.broker import Broker, broker_from_url
+from dispatchwire.due_receipts import DueReceipts
 from dispatchwire.events.outbox import Outbox
 from dispatchwire.last_seen import LastSeen
 from dispatchwire.presence import Presence
@@ -33,6 +34,8 @@ class Context:
     presence: Presence = field(default_factory=Presence)
     alarm: Alarm = field(default_factory=Alarm)  # wakes the expiry loop for a nearer deadline
     last_seen: LastSeen = field(default_factory=LastSeen)  # masters seen, to be written
+    # the gateway's receipts waiting for their window: stored first by an answer or a poll
+    due_receipts: DueReceipts = field(default_factory=DueReceipts)
 
 
 @contextlib.asynccontextmanager

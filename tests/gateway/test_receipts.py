@@ -125,6 +125,31 @@ async def test_delivery_is_recorded_once_under_racing_ack_poll_and_answer(live: 
     assert await delivered_via(api, offer["id"]) in ("socket", "poll", "answer")
 
 
+@pytest.mark.parametrize("then", ["reject", "accept", "poll"])
+async def test_an_ack_just_before_an_answer_or_a_poll_is_the_receipt_kept(
+        live: Live, then: str) -> None:
+    """Receipts wait up to 50 ms to be stored together; an answer or a poll right behind the
+    ack stores it first, so the offer shows delivered by the app."""
+    api = live.api
+    master = await api.master()
+    client = await api.register("client")
+    async with live.socket() as ws:
+        await ws.auth(master, acks=True)
+        await ws.send({"type": "subscribe_assignments"})
+        await ws.recv()
+        await api.order(client)
+        frame = await ws.recv()
+        offer = frame["assignment"]
+        await ws.send({"type": "ack", "eventId": frame["eventId"]})
+        await ws.no_frame(0.005)  # the server has read the ack; its receipt waits
+        if then == "poll":
+            [polled] = await api.pending(master)
+            assert polled["deliveredVia"] == "socket"
+        else:
+            await api.call("POST", f"/api/assignments/{offer['id']}/{then}", master)
+    assert await delivered_via(api, offer["id"]) == "socket"
+
+
 async def test_a_link_that_dies_silently_holds_the_order_only_until_the_undelivered_timeout(
         live: Live) -> None:
     api = live.api

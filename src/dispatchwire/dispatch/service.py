@@ -44,22 +44,31 @@ async def pending_offers(ctx: Context, *, actor: Actor) -> list[OfferOut]:
     master_id = require_master(actor)
     PENDING_POLLS.labels(str(master_id)).inc()
     now = utcnow()
+    offers = await _pending_of(ctx, master_id, now)
+    undelivered = [offer.id for offer in offers if offer.delivered_at is None]
+    if await ctx.due_receipts.settle(undelivered):  # an ack that came first is the one kept
+        offers = await _pending_of(ctx, master_id, now)
+        undelivered = [offer.id for offer in offers if offer.delivered_at is None]
+    fresh = await record_deliveries(ctx, via=DeliveredVia.POLL, at=now,
+                                    assignment_ids=undelivered)
+    return [offer.model_copy(update={"delivered_at": now, "delivered_via": DeliveredVia.POLL})
+            if offer.id in fresh else offer for offer in offers]
+
+
+async def _pending_of(ctx: Context, master_id: int, now: datetime) -> list[OfferOut]:
     async with ctx.db.read() as sql:
         rows = await sql.rows(
             f"{_OFFER_ROW} WHERE a.master_id = :master_id AND a.status = '{OfferStatus.PENDING}'"
             " AND a.expires_at > :now ORDER BY a.id",
             {"master_id": master_id, "now": sql.time(now)})
-        offers: list[OfferOut] = [_offer_from_row(sql, row, OfferOut) for row in rows]
-    fresh = await record_deliveries(ctx, via=DeliveredVia.POLL, at=now, assignment_ids=[
-        offer.id for offer in offers if offer.delivered_at is None])
-    return [offer.model_copy(update={"delivered_at": now, "delivered_via": DeliveredVia.POLL})
-            if offer.id in fresh else offer for offer in offers]
+        return [_offer_from_row(sql, row, OfferOut) for row in rows]
 
 
 @retry_transient
 async def accept(ctx: Context, *, actor: Actor, assignment_id: int) -> AcceptOut:
     """Take the job; of any number of concurrent accepts exactly one gets here."""
     master_id = require_master(actor)
+    await ctx.due_receipts.settle([assignment_id])  # see `_answer`
     async with ctx.db.transaction() as uow:
         sql = uow.sql
         now = utcnow()
@@ -97,6 +106,7 @@ async def reject(ctx: Context, *, actor: Actor, assignment_id: int) -> RejectOut
     """Decline; the order moves on to the next master (once its round has ended), and this
     master may get another (after DISPATCHWIRE_DECLINE_COOLDOWN_S)."""
     master_id = require_master(actor)
+    await ctx.due_receipts.settle([assignment_id])  # see `_answer`
     async with ctx.db.transaction() as uow:
         now = utcnow()
         order_id = await _answer(uow, master_id, assignment_id, OfferStatus.REJECTED, now)
@@ -172,7 +182,8 @@ async def _answer(uow: UnitOfWork, master_id: int, assignment_id: int, status: O
     if offered is None:
         raise NotFound(f"assignment {assignment_id} not found")
     await lock_orders(sql, [offered])  # the order before its offer: see dispatch.offers
-    # Answering proves the offer reached its master, if nothing did before.
+    # Answering proves the offer reached its master, if nothing did before (the caller has
+    # stored first any receipt of it the gateway held: `DueReceipts`).
     row = await sql.first(
         "UPDATE assignments SET status = :status, resolved_at = :now,"
         " delivered_at = COALESCE(delivered_at, :now),"

@@ -7,20 +7,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api, Person
-from tests.dispatch.support import events_of
+from tests.dispatch.support import events_of, on_a_job
 
 MESSAGE_FIELDS = {"id", "orderId", "authorId", "authorRole", "text", "createdAt",
                   "clientMessageId"}
-
-
-async def job(api: Api) -> tuple[Person, Person, dict[str, Any]]:
-    """(master, client, order): the master accepted the client's order."""
-    master = await api.master()
-    client = await api.register("client")
-    order = await api.order(client)
-    [offer] = await api.pending(master)
-    await api.call("POST", f"/api/assignments/{offer['id']}/accept", master)
-    return master, client, order
 
 
 def path(order: dict[str, Any]) -> str:
@@ -33,7 +23,7 @@ async def send(api: Api, who: Person, order: dict[str, Any], text: str, expect: 
 
 
 async def test_client_master_and_admin_write_and_read_oldest_first(api: Api) -> None:
-    master, client, order = await job(api)
+    master, client, order = await on_a_job(api)
     admin = await api.admin()
     first = await send(api, client, order, "  Hello, when will you come?  ")
     assert set(first) == MESSAGE_FIELDS
@@ -52,7 +42,7 @@ async def test_client_master_and_admin_write_and_read_oldest_first(api: Api) -> 
 
 
 async def test_every_message_is_an_event_for_the_client_and_the_master(api: Api) -> None:
-    master, client, order = await job(api)
+    master, client, order = await on_a_job(api)
     admin = await api.admin()
     before = {who.id: len(await events_of(api, who)) for who in (client, master)}
     sent = [await send(api, client, order, "one"), await send(api, master, order, "two"),
@@ -67,7 +57,7 @@ async def test_every_message_is_an_event_for_the_client_and_the_master(api: Api)
 
 
 async def test_a_retried_client_message_id_returns_the_first_message(api: Api) -> None:
-    master, client, order = await job(api)
+    master, client, order = await on_a_job(api)
     first = await send(api, client, order, "Ring twice", clientMessageId="abc")
     again = await send(api, client, order, "Ring twice (retried)", expect=200,
                        clientMessageId="abc")
@@ -81,7 +71,7 @@ async def test_a_retried_client_message_id_returns_the_first_message(api: Api) -
 
 
 async def test_concurrent_retries_make_one_message(api: Api) -> None:
-    _master, client, order = await job(api)
+    _master, client, order = await on_a_job(api)
     answers = await asyncio.gather(*(api.client.post(
         path(order), headers=client.headers, json={"text": "hi", "clientMessageId": "same"})
         for _ in range(6)))
@@ -114,14 +104,14 @@ async def test_writing_needs_the_job_on_reading_does_not(api: Api) -> None:
 
 
 async def test_a_cancelled_order_takes_no_message(api: Api) -> None:
-    _master, client, order = await job(api)
+    _master, client, order = await on_a_job(api)
     await api.call("POST", f"/api/orders/{order['id']}/status", client,
                    json={"status": "cancelled"})
     assert "cancelled" in (await send(api, client, order, "hello?", expect=409))["detail"]
 
 
 async def test_anyone_who_cannot_see_the_order_gets_404(api: Api) -> None:
-    master, client, order = await job(api)
+    master, client, order = await on_a_job(api)
     other_client = await api.register("client")
     other_master = await api.master()
     await send(api, client, order, "private")
@@ -143,7 +133,7 @@ async def test_anyone_who_cannot_see_the_order_gets_404(api: Api) -> None:
     {"text": "ok", "clientMessageId": "nul\x00"},
 ])
 async def test_bad_messages_are_422_naming_the_field(api: Api, body: dict[str, Any]) -> None:
-    _master, client, order = await job(api)
+    _master, client, order = await on_a_job(api)
     refused = await api.call("POST", path(order), client, expect=422, json=body)
     assert isinstance(refused["detail"], list)
     named = {item["loc"][-1] for item in refused["detail"]}
@@ -152,7 +142,7 @@ async def test_bad_messages_are_422_naming_the_field(api: Api, body: dict[str, A
 
 
 async def test_the_longest_message_and_unicode_pass_as_written(api: Api) -> None:
-    _master, client, order = await job(api)
+    _master, client, order = await on_a_job(api)
     longest = "ж" * 2000
     assert (await send(api, client, order, longest))["text"] == longest
     emoji = "Буду через 5 минут 🚗 \u202e"
@@ -160,7 +150,7 @@ async def test_the_longest_message_and_unicode_pass_as_written(api: Api) -> None
 
 
 async def test_pages_by_after_and_limit(api: Api) -> None:
-    _master, client, order = await job(api)
+    _master, client, order = await on_a_job(api)
     sent = [await send(api, client, order, f"message {n}") for n in range(7)]
     page = await api.call("GET", path(order) + "?limit=3", client)
     assert page == sent[:3]
@@ -176,7 +166,7 @@ async def test_pages_by_after_and_limit(api: Api) -> None:
 
 
 async def test_the_default_page_is_50(api: Api) -> None:
-    _master, client, order = await job(api)
+    _master, client, order = await on_a_job(api)
     for n in range(51):
         await send(api, client, order, f"m{n}")
     assert [m["text"] for m in await api.call("GET", path(order), client)] == \
@@ -184,7 +174,7 @@ async def test_the_default_page_is_50(api: Api) -> None:
 
 
 async def test_a_message_is_a_step_of_the_order_s_timeline(api: Api) -> None:
-    master, _client, order = await job(api)
+    master, _client, order = await on_a_job(api)
     message = await send(api, master, order, "on my way")
     admin = await api.admin()
     steps = await api.call("GET", f"/api/admin/orders/{order['id']}/timeline", admin)

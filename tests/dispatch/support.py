@@ -68,3 +68,13 @@ async def accept(api: Api, master: Person, offer: dict[str, Any]) -> dict[str, A
 async def move(api: Api, who: Person, order: dict[str, Any], status: str) -> dict[str, Any]:
     return await api.call("POST", f"/api/orders/{order['id']}/status", who,
                           json={"status": status})
+
+
+async def on_a_job(api: Api, **order_fields: Any) -> tuple[Person, Person, dict[str, Any]]:
+    """(master, client, order): the master accepted the client's order."""
+    master = await api.master()
+    client = await api.register("client")
+    order = await api.order(client, **order_fields)
+    [offer] = await api.pending(master)
+    await api.call("POST", f"/api/assignments/{offer['id']}/accept", master)
+    return master, client, order

@@ -5,16 +5,8 @@ once."""
 from typing import Any
 
 from tests.conftest import Api, Person
+from tests.dispatch.support import on_a_job
 from tests.gateway.support import Live, WsClient
-
-
-async def on_a_job(api: Api) -> tuple[Person, Person, dict[str, Any]]:
-    master = await api.master()
-    client = await api.register("client")
-    order = await api.order(client)
-    [offer] = await api.pending(master)
-    await api.call("POST", f"/api/assignments/{offer['id']}/accept", master)
-    return master, client, order
 
 
 async def say(api: Api, who: Person, order: dict[str, Any], text: str, **fields: Any) -> Any:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api, Person
+from tests.dispatch.support import on_a_job
 from tests.gateway.support import Live, WsClient
 
 INTERVAL_S = 1.0
@@ -18,16 +19,6 @@ INTERVAL_S = 1.0
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     return {"location_min_interval_s": INTERVAL_S}
-
-
-async def on_a_job(api: Api, **order_fields: Any) -> tuple[Person, Person, dict[str, Any]]:
-    """(master, client, order): the master accepted the client's order."""
-    master = await api.master()
-    client = await api.register("client")
-    order = await api.order(client, **order_fields)
-    [offer] = await api.pending(master)
-    await api.call("POST", f"/api/assignments/{offer['id']}/accept", master)
-    return master, client, order
 
 
 async def authed(live: Live, who: Person) -> WsClient:

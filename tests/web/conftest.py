@@ -143,7 +143,11 @@ class SocketSwitch:
             return
         server = route.connect_to_server()
         route.on_message(lambda message: self._forward(server, message))
+        self._connected(route, server)
         self.routes.append(route)
+
+    def _connected(self, route: WebSocketRoute, server: WebSocketRoute) -> None:
+        """A page's socket reached the server (frames from the server pass untouched)."""
 
     def _forward(self, server: WebSocketRoute, message: str | bytes) -> None:
         frame = json.loads(message)

@@ -42,14 +42,8 @@ class Recorder(SocketSwitch):
         super().__init__()
         self.frames: list[dict[str, Any]] = []
 
-    async def handle(self, route: WebSocketRoute) -> None:
-        if not self.on:
-            await route.close(code=1001, reason="cut by the test")
-            return
-        server = route.connect_to_server()
-        route.on_message(lambda message: self._forward(server, message))
+    def _connected(self, route: WebSocketRoute, server: WebSocketRoute) -> None:
         server.on_message(lambda message: self._back(route, message))
-        self.routes.append(route)
 
     def _back(self, route: WebSocketRoute, message: str | bytes) -> None:
         self.frames.append(json.loads(message))

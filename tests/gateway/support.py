@@ -34,10 +34,12 @@ class Live:
     def socket(self, **options: Any) -> "WsClient":
         return WsClient(self.ws_url, **options)
 
-    async def master_socket(self, master: Person, **options: Any) -> "WsClient":
-        """A master's socket: connected, authenticated and subscribed."""
+    async def master_socket(self, master: Person, *, acks: bool = False, **options: Any
+                            ) -> "WsClient":
+        """A master's socket: connected, authenticated (saying it acks, with `acks`) and
+        subscribed."""
         ws = await self.socket(**options).connect()
-        await ws.auth(master)
+        await (ws.auth(master, acks=True) if acks else ws.auth(master))
         await ws.send({"type": "subscribe_assignments"})
         assert (await ws.recv())["type"] == "subscribed_assignments"
         return ws

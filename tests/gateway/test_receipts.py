@@ -56,11 +56,7 @@ async def test_a_client_that_acks_proves_receipt_with_its_ack_and_gets_no_ping(
     api = live.api
     master = await api.master()
     client = await api.register("client")
-    ws = await live.socket().connect()
-    async with ws:
-        await ws.auth(master, acks=True)
-        await ws.send({"type": "subscribe_assignments"})
-        await ws.recv()
+    async with await live.master_socket(master, acks=True) as ws:
         await api.order(client)
         frame = await ws.recv()
         offer = frame["assignment"]
@@ -107,10 +103,7 @@ async def test_delivery_is_recorded_once_under_racing_ack_poll_and_answer(live: 
     api = live.api
     master = await api.master()
     client = await api.register("client")
-    async with live.socket() as ws:
-        await ws.auth(master, acks=True)
-        await ws.send({"type": "subscribe_assignments"})
-        await ws.recv()
+    async with await live.master_socket(master, acks=True) as ws:
         before = deliveries()
         await api.order(client)
         frame = await ws.recv()
@@ -133,10 +126,7 @@ async def test_an_ack_just_before_an_answer_or_a_poll_is_the_receipt_kept(
     api = live.api
     master = await api.master()
     client = await api.register("client")
-    async with live.socket() as ws:
-        await ws.auth(master, acks=True)
-        await ws.send({"type": "subscribe_assignments"})
-        await ws.recv()
+    async with await live.master_socket(master, acks=True) as ws:
         await api.order(client)
         frame = await ws.recv()
         offer = frame["assignment"]

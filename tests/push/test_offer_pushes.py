@@ -46,10 +46,7 @@ async def test_a_master_whose_socket_acks_is_never_pushed(
     master = await api.master()
     client = await api.register("client")
     await subscribe(api, master, service)
-    async with live.socket() as ws:
-        await ws.auth(master, acks=True)
-        await ws.send({"type": "subscribe_assignments"})
-        await ws.recv()
+    async with await live.master_socket(master, acks=True) as ws:
         await api.order(client)
         frame = await ws.recv()
         await ws.send({"type": "ack", "eventId": frame["eventId"]})
@@ -68,10 +65,7 @@ async def test_an_offer_never_pushed_ends_without_a_push(
     master = await api.master()
     client = await api.register("client")
     await subscribe(api, master, service)
-    async with live.socket() as ws:
-        await ws.auth(master, acks=True)
-        await ws.send({"type": "subscribe_assignments"})
-        await ws.recv()
+    async with await live.master_socket(master, acks=True) as ws:
         order = await api.order(client)
         frame = await ws.recv()
         await ws.send({"type": "ack", "eventId": frame["eventId"]})
@@ -110,10 +104,7 @@ async def test_a_socket_that_promised_acks_and_never_acks_gets_one_push_of_the_f
     master = await api.master()
     client = await api.register("client")
     await subscribe(api, master, service)
-    async with live.socket() as ws:
-        await ws.auth(master, acks=True)
-        await ws.send({"type": "subscribe_assignments"})
-        await ws.recv()
+    async with await live.master_socket(master, acks=True) as ws:
         await api.order(client)
         frame = await ws.recv()
         await wait_for(lambda: _hits(service), within=5)

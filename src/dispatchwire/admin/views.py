@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Query, status
 
 from dispatchwire.admin import board, masters, service, stats
 from dispatchwire.admin.schemas import (
@@ -16,7 +16,7 @@ from dispatchwire.admin.schemas import (
 from dispatchwire.deps import ContextDep, CurrentActor
 from dispatchwire.dispatch import service as dispatch
 from dispatchwire.dispatch.schemas import AssignmentOut, ManualOfferIn
-from dispatchwire.schemas import MAX_ID, IdPath
+from dispatchwire.schemas import MAX_ID, IdPath, id_in_path
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -90,9 +90,9 @@ async def make_master(ctx: ContextDep, actor: CurrentActor, data: AdminMasterIn
     return await masters.make_master(ctx, actor=actor, data=data)
 
 
-@router.patch("/masters/{masterId}")  # the contract's name for it
+@router.patch("/masters/{masterId}")
 async def change_master(ctx: ContextDep, actor: CurrentActor,
-                        master_id: Annotated[int, Path(alias="masterId", ge=1, le=MAX_ID)],
+                        master_id: Annotated[int, id_in_path("masterId")],
                         data: AdminMasterPatch) -> AdminMasterOut:
     """Approve, deactivate (ends his shift, withdraws his offers, closes his sockets, refuses
     his login) or reactivate a master, or change his specializations."""

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Response, status
 
 from dispatchwire.deps import ContextDep, CurrentActor
 from dispatchwire.push import service
@@ -10,7 +10,7 @@ from dispatchwire.push.schemas import (
     SubscriptionOut,
     VapidPublicKeyOut,
 )
-from dispatchwire.schemas import MAX_ID
+from dispatchwire.schemas import id_in_path
 
 router = APIRouter(prefix="/api/push", tags=["push"])
 
@@ -40,5 +40,5 @@ async def subscriptions(ctx: ContextDep, actor: CurrentActor) -> list[Subscripti
 
 @router.delete("/subscriptions/{id}", status_code=status.HTTP_204_NO_CONTENT)
 async def unsubscribe(ctx: ContextDep, actor: CurrentActor,
-                      subscription_id: Annotated[int, Path(alias="id", ge=1, le=MAX_ID)]) -> None:
+                      subscription_id: Annotated[int, id_in_path("id")]) -> None:
     await service.unsubscribe(ctx, actor=actor, subscription_id=subscription_id)

@@ -13,7 +13,9 @@ def utcnow() -> datetime:
 
 def isoformat(moment: datetime) -> str:
     """`2025-12-23T10:45:00.000Z`, the seed's format."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def parse_time(text: str) -> datetime:

@@ -5,8 +5,9 @@ classes then run the ASGI application in a task per socket, with a queue of rece
 and the framework's frames on that task's stack, for as long as the socket lives: about 30 KiB
 per idle socket. The gateway needs none of it, so `GatewayProtocol` takes the upgrade itself:
 websockets' sans-I/O `ServerProtocol` does the handshake and the framing, and frames go to the
-socket's `Session` (ws.py) from the transport's callbacks. An idle socket is this object, its
-parser, its `Connection` and `Session`, and one timer (the next keepalive ping).
+socket's `Session` (ws.py) from the transport's callbacks (the small text frames that are
+most of what a socket receives, its acks, are read in frames.py). An idle socket is this
+object, its parser, its `Connection` and `Session`, and one timer (the next keepalive ping).
 
 It keeps uvicorn's behaviour where it matters: keepalive pings on each socket's own timer (so
 10,000 sockets are pinged spread over the interval, not at once), `1012` to every socket when
@@ -31,6 +32,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from dispatchwire.gateway.connection import Connection
+from dispatchwire.gateway.frames import at_frame_boundary, small_text_frames
 from dispatchwire.gateway.timers import later
 from dispatchwire.gateway.ws import Session
 from dispatchwire.http.json_errors import json_refusal
@@ -97,6 +99,14 @@ class GatewayProtocol(asyncio.Protocol):
         self._connections.add(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.session is not None and at_frame_boundary(self.ws):
+            payloads, taken = small_text_frames(data)  # acks, mostly: read here, cheaply
+            for payload in payloads:
+                self._message(payload, is_text=True)
+            if taken == len(data):
+                self._flush()
+                return
+            data = data[taken:]
         self.ws.receive_data(data)
         for event in self.ws.events_received():
             if isinstance(event, Request):
@@ -217,8 +227,10 @@ class GatewayProtocol(asyncio.Protocol):
             if opcode is not Opcode.CONT:
                 self._text = opcode is Opcode.TEXT
             if frame.fin:
-                self._message(b"".join(self._fragments) if len(self._fragments) > 1
-                              else self._fragments[0])
+                data = b"".join(self._fragments) if len(self._fragments) > 1 \
+                    else self._fragments[0]
+                self._fragments = []
+                self._message(data, is_text=self._text)
         elif opcode is Opcode.PING:  # websockets has queued the pong
             assert self.transport is not None
             if self.transport.get_write_buffer_size() > MAX_UNREAD_BYTES:
@@ -233,11 +245,10 @@ class GatewayProtocol(asyncio.Protocol):
             elif self.session is not None:
                 self.session.ponged(payload)
 
-    def _message(self, data: bytes) -> None:
-        self._fragments = []
+    def _message(self, data: bytes, *, is_text: bool) -> None:
         if self.session is None or self.ws.state is not State.OPEN:
             return
-        if not self._text:
+        if not is_text:
             self.session.received(None)
             return
         try:

@@ -23,7 +23,7 @@ from bench.rig import Rig
 from bench.stats import summarize
 from bench.waits import until
 
-__all__ = ["Publisher", "run_delivery"]
+__all__ = ["Publisher", "an_order_of_record", "next_event_ids", "run_delivery"]
 
 CHANNEL = b"dispatchwire:events"
 TICK_S = 0.001
@@ -91,11 +91,27 @@ CREATED_AT, EXPIRES_AT = _iso(time.time()), _iso(time.time() + 3600)
 
 
 def _event(rig: Rig, seq: int, index: int, event_id: int) -> list[Any]:
-    assignment = {"id": seq, "orderId": seq, "applianceType": "washing_machine",
+    assignment = {"id": seq, "orderId": rig.delivery_order or seq,
+                  "applianceType": "washing_machine",
                   "problem": f"Drum does not spin #{seq}", "address": "12 Baker St",
                   "expiresAt": EXPIRES_AT, "createdAt": CREATED_AT}
     return [rig.plan.master_user(index), event_id, "new_assignment",
             {"assignment": assignment}, time.time()]
+
+
+def an_order_of_record(rig: Rig) -> int | None:
+    """A (cancelled) order for dispatchwire's frames to name: the server records each offer's
+    frame as a `sent` step of its order, which must exist (the offers themselves need not)."""
+    if rig.system != "dispatchwire":
+        return None
+    with sqlite3.connect(rig.database, timeout=10) as conn:
+        now = time.strftime("%Y-%m-%d %H:%M:%S.000000", time.gmtime())
+        order_id = conn.execute(
+            "INSERT INTO orders (client_id, status, appliance_type, problem, address, created_at,"
+            " updated_at) VALUES (?, 'cancelled', 'washing_machine', 'bench', 'bench', ?, ?)"
+            " RETURNING id", (rig.plan.client_user(0), now, now)).fetchone()[0]
+    conn.close()
+    return int(order_id)
 
 
 def next_event_ids(rig: Rig) -> list[int]:
@@ -189,6 +205,7 @@ async def warm_up(rig: Rig, publisher: Publisher, event_ids: list[int]) -> None:
 async def run_delivery(rig: Rig, redis_port: int, say: Any) -> list[Step]:
     """Climb the delivery rates until a step fails."""
     publisher = await Publisher.connect(redis_port)
+    rig.delivery_order = an_order_of_record(rig)
     event_ids = next_event_ids(rig)
     steps: list[Step] = []
     try:

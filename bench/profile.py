@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.delivery import Publisher, next_event_ids
+from bench.delivery import Publisher, an_order_of_record, next_event_ids
 from bench.delivery import run_step as run_delivery_step
 from bench.dispatch import Step, run_step
 from bench.options import Options
@@ -120,6 +120,7 @@ async def _profiled_step(rig: Rig, options: Options, rate: int, redis: RedisServ
         await redis.start()
         await _restart_for_delivery(rig, redis, rig.database.parent, say)
         publisher = await Publisher.connect(redis.port)
+        rig.delivery_order = an_order_of_record(rig)
     samplers = [_py_spy(rig.server.pid, options.profile_s, "flamegraph", svg),
                 _py_spy(rig.server.pid, options.profile_s, "raw", folded)]
     before = await _sql_counts(rig)

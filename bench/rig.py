@@ -31,6 +31,7 @@ class Rig:
     source: Path | None = None  # dispatchwire's src/ when not the installed one (--ref)
     gc_log: Path | None = None  # dispatchwire's GC timings (bench/server_probe.py)
     next_seq: int = 1  # order numbers run on across steps and scenarios
+    delivery_order: int | None = None  # the order the delivery scenario's offers name
     sql_per_message: list[tuple[str, float]] = field(default_factory=list)  # when profiling
 
     def offers_by_id(self, assignment_ids: list[int]) -> dict[int, int]:

@@ -1,6 +1,7 @@
 """Which dispatchwire runs: the working tree, or a git revision unpacked beside it (--ref)."""
 
 import subprocess
+import sys
 from pathlib import Path
 
 from bench.seed import REPO
@@ -19,6 +20,9 @@ def export_source(ref: str, into: Path) -> Path:
     archive = subprocess.run(["git", "archive", ref, "src"], cwd=REPO, capture_output=True,
                              check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    # Compiled now, as the working tree's are: a module first imported during a step (lazily,
+    # or by a traceback's formatting) would otherwise stall that step while it compiles.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(into / "src")], check=True)
     return into / "src"
 
 

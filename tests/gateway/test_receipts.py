@@ -140,6 +140,36 @@ async def test_an_ack_just_before_an_answer_or_a_poll_is_the_receipt_kept(
     assert await delivered_via(api, offer["id"]) == "socket"
 
 
+async def test_receipts_stored_together_never_date_one_before_its_offer_was_sent(
+        live: Live) -> None:
+    """A batch of receipts is dated by the last of them: an offer sent after another offer's
+    ack opened the batch still reads `sent`, then `delivered`, on its order's timeline."""
+    api = live.api
+    masters = [await api.master(), await api.master()]
+    client, admin = await api.register("client"), await api.admin()
+    sockets = [await live.master_socket(master, acks=True) for master in masters]
+    try:
+        frames = [asyncio.ensure_future(ws.recv()) for ws in sockets]
+        await api.order(client)
+        done, _ = await asyncio.wait(frames, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+        first = frames.index(done.pop())
+        await sockets[first].send({"type": "ack", "eventId": frames[first].result()["eventId"]})
+        order = await api.order(client)  # the other master's, while the first ack waits
+        other = 1 - first
+        event_id = (await frames[other])["eventId"]
+        await sockets[other].send({"type": "ack", "eventId": event_id})
+        offer_id = await only_offer_of(api, order["id"])
+        await wait_for(lambda: delivered_via(api, offer_id), within=5)
+    finally:
+        for ws in sockets:
+            await ws.close()
+    steps = await api.call("GET", f"/api/admin/orders/{order['id']}/timeline", admin)
+    kinds = [step["kind"] for step in steps if step["kind"] in ("sent", "delivered")]
+    assert kinds == ["sent", "delivered"]
+    sent, delivered = (step["at"] for step in steps if step["kind"] in ("sent", "delivered"))
+    assert delivered >= sent
+
+
 async def test_a_link_that_dies_silently_holds_the_order_only_until_the_undelivered_timeout(
         live: Live) -> None:
     api = live.api

@@ -167,8 +167,12 @@ async def test_a_push_service_that_is_down_for_a_moment_is_tried_again(
     await wait_for(lambda: _hits(service, 2), within=5)
     first, second = pushed(service)
     assert first == second and first["type"] == "new_assignment"
-    [row] = await api.call("GET", "/api/push/subscriptions", master)
-    assert row["lastSuccessAt"] is not None and row["lastError"] is None
+
+    async def succeeded() -> bool:  # recorded once the service's answer is read
+        [row] = await api.call("GET", "/api/push/subscriptions", master)
+        return row["lastSuccessAt"] is not None and row["lastError"] is None
+
+    await wait_for(succeeded, within=5)
 
 
 async def test_a_client_without_a_socket_is_pushed_status_changes_and_one_with_is_not(

@@ -8,7 +8,7 @@ never ends undelivered: its two timers are cleared with it.
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from dispatchwire.context import Context
@@ -21,7 +21,8 @@ from dispatchwire.push.jobs import cancel_offer_pushes
 from dispatchwire.store import UnitOfWork, retry_transient
 from dispatchwire.store.sql import Row, bind_list
 
-__all__ = ["DELIVERED", "deliver_up_to", "delivered", "record_deliveries", "record_sent"]
+__all__ = ["DELIVERED", "deliver_up_to", "delivered", "record_deliveries",
+           "record_sent_and_delivered"]
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,38 @@ async def record_deliveries(ctx: Context, *, assignment_ids: Sequence[int], via:
     """Record these pending offers delivered (those not yet); the ids newly recorded."""
     if not assignment_ids:
         return []
-    ids, params = bind_list("id", assignment_ids)  # one text per count: prepared once
     async with ctx.db.transaction() as uow:
-        # `status || ''`: SQLite would otherwise walk every pending offer by the status index
-        # rather than look these few up by id
-        return await _record(uow, f"id IN ({ids})", params, via, at,
-                             pending=f"status || '' = '{OfferStatus.PENDING}'")
+        return await _record_by_id(uow, assignment_ids, via, at)
+
+
+@retry_transient
+async def record_sent_and_delivered(ctx: Context, *, sent: Sequence[timeline.Step],
+                                    delivered: Mapping[DeliveredVia, Sequence[int]],
+                                    at: datetime) -> None:
+    """Record offers' frames written to sockets (`sent` steps), then offers delivered, in one
+    transaction."""
+    if not sent and not any(delivered.values()):
+        return
+    async with ctx.db.transaction() as uow:
+        await timeline.insert_steps(uow.sql, sent)
+        groups = [ids for ids in delivered.values() if ids]
+        if uow.sql.locks_rows and len(groups) > 1:  # all their orders at once, in id order
+            ids, params = bind_list("id", [i for group in groups for i in group])
+            orders = await uow.sql.rows(f"SELECT order_id FROM assignments WHERE id IN ({ids})",
+                                        params)
+            await lock_orders(uow.sql, (row[0] for row in orders))
+        for via, assignment_ids in delivered.items():
+            if assignment_ids:
+                await _record_by_id(uow, assignment_ids, via, at)
+
+
+async def _record_by_id(uow: UnitOfWork, assignment_ids: Sequence[int], via: DeliveredVia,
+                        at: datetime) -> list[int]:
+    ids, params = bind_list("id", assignment_ids)  # one text per count: prepared once
+    # `status || ''`: SQLite would otherwise walk every pending offer by the status index
+    # rather than look these few up by id
+    return await _record(uow, f"id IN ({ids})", params, via, at,
+                         pending=f"status || '' = '{OfferStatus.PENDING}'")
 
 
 @retry_transient
@@ -56,13 +83,6 @@ async def deliver_up_to(ctx: Context, *, master_id: int, event_id: int, via: Del
         return await _record(uow, "master_id = :master_id AND event_id <= :event_id",
                              {"master_id": master_id, "event_id": event_id}, via, at,
                              pending=f"status = '{OfferStatus.PENDING}'")
-
-
-@retry_transient
-async def record_sent(ctx: Context, steps: Sequence[timeline.Step]) -> None:
-    """Record offers' frames written to sockets (`sent` steps), in one transaction."""
-    async with ctx.db.transaction() as uow:
-        await timeline.insert_steps(uow.sql, steps)
 
 
 async def _record(uow: UnitOfWork, which: str, params: dict[str, object], via: DeliveredVia,

@@ -9,13 +9,14 @@ proves nothing: its ping goes unanswered, and after `ws_ping_timeout_s` the sock
 as dead, so that no further offer is written into it (the offer itself goes on to push and to
 the undelivered timeout).
 
-Receipts are recorded in the database in the background, those that come within
-RECEIPTS_EVERY_S in one transaction, as of when the first of them came: a transaction per pass
-of the loop took a third of a core at 2,000 acks/s (`make bench`, delivery). An answer or a poll
-that would record an offer delivered first stores what waits of its receipts (`settle`, through
-`ctx.due_receipts`), so that an ack that came first is the receipt kept. Each offer's frame
-written to a socket is recorded too (a `sent` step of its order's timeline), in batches of up
-to SENT_EVERY_S.
+Each offer's frame written to a socket is recorded too, as a `sent` step of its order's
+timeline. Both are recorded in the database in the background, what comes within
+RECORD_EVERY_S in one transaction, the `sent` steps first, receipts as of when the last of them
+came (so never before their own frame was sent): a transaction per pass of the loop took a
+third of a core at 2,000 acks/s (`make bench`, delivery), and one transaction for the two
+rather than one each halves them at a few offers a second. An answer or a poll that would
+record an offer delivered first stores what waits (`settle`, through `ctx.due_receipts`), so
+that an ack that came first is the receipt kept.
 """
 
 import asyncio
@@ -31,7 +32,7 @@ from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
 from dispatchwire.dispatch.models import DeliveredVia
 from dispatchwire.dispatch.offers import offer_in
-from dispatchwire.dispatch.receipts import record_deliveries, record_sent
+from dispatchwire.dispatch.receipts import record_deliveries, record_sent_and_delivered
 from dispatchwire.events.types import StoredEvent
 from dispatchwire.gateway.connection import Connection
 from dispatchwire.gateway.timers import later
@@ -45,8 +46,7 @@ log = logging.getLogger(__name__)
 UNACKED_KEPT = 64  # offers a socket awaits acks for; older ones are left to push and timeout
 # Receipts that could not be stored (the database away) are tried again for this long.
 STORE_RETRY_FIRST_S, STORE_RETRY_MAX_S, STORE_RETRY_FOR_S = 0.5, 5.0, 600.0
-SENT_EVERY_S = 0.1  # offers' frames written meanwhile are recorded `sent` in one transaction
-RECEIPTS_EVERY_S = 0.05  # receipts that come meanwhile are recorded in one transaction
+RECORD_EVERY_S = 0.05  # frames sent and receipts that come meanwhile: one transaction
 SETTLE_WAIT_S = 2.0  # an answer waits at most this long for its offer's receipt to be stored
 
 
@@ -59,7 +59,6 @@ class Receipts:
         self._due_timer: asyncio.TimerHandle | None = None
         self._storing: dict[int, asyncio.Task[None]] = {}  # offer id -> its receipt's store
         self._sent: list[Step] = []
-        self._flush_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         ctx.due_receipts.kept_by(self.settle)
 
@@ -118,9 +117,8 @@ class Receipts:
     def _record(self, offer_ids: list[int], via: DeliveredVia) -> None:
         if not offer_ids:
             return
-        if self._due_timer is None:
-            self._due_at = utcnow()
-            self._due_timer = later(RECEIPTS_EVERY_S, self._flush)
+        self._due_at = utcnow()
+        self._arm()
         self._due.setdefault(via, []).extend(offer_ids)
         self._due_ids.update(offer_ids)
 
@@ -128,7 +126,7 @@ class Receipts:
         """Store now the waiting receipts, if any of these offers has one; wait (a little)
         until those of these offers are stored. True if any of them had one."""
         if not self._due_ids.isdisjoint(offer_ids):
-            self._flush()
+            self._flush()  # with the `sent` steps that wait: the timeline keeps its order
         storing = {self._storing[i] for i in offer_ids if i in self._storing}
         if storing:
             await asyncio.wait(storing, timeout=SETTLE_WAIT_S)
@@ -136,30 +134,19 @@ class Receipts:
 
     async def aclose(self) -> None:
         """Store what is waiting (on shutdown, before the database closes)."""
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_sent()
         if self._due_timer is not None:
             self._flush()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _note_sent(self, conn: Connection, stored: StoredEvent, offer_id: int) -> None:
-        if self._flush_timer is None:
-            self._flush_timer = later(SENT_EVERY_S, self._flush_sent)
+        self._arm()
         master_id = conn.actor.master_id if conn.actor else None
         self._sent.append(Step(stored.payload["assignment"]["orderId"], StepKind.SENT, utcnow(),
                                offer_id, master_id, {"socket": conn.socket_id}))
 
-    def _flush_sent(self) -> None:
-        self._flush_timer = None
-        steps, self._sent = self._sent, []
-        self._spawn(self._store_sent(steps))
-
-    async def _store_sent(self, steps: list[Step]) -> None:
-        try:
-            await record_sent(self._ctx, steps)
-        except Exception:  # the timeline misses them; the offers are not affected
-            log.exception("recording %d offers sent failed", len(steps))
+    def _arm(self) -> None:
+        if self._due_timer is None:
+            self._due_timer = later(RECORD_EVERY_S, self._flush)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(work)
@@ -172,17 +159,32 @@ class Receipts:
             self._due_timer.cancel()
             self._due_timer = None
         due, self._due = self._due, {}
+        sent, self._sent = self._sent, []
         self._due_ids.clear()
-        for via, offer_ids in due.items():
-            task = self._spawn(self._store(offer_ids, via, self._due_at))
-            for offer_id in offer_ids:
-                self._storing[offer_id] = task
-            task.add_done_callback(functools.partial(self._stored, offer_ids=offer_ids))
+        task = self._spawn(self._store_all(sent, due, self._due_at))
+        offer_ids = [offer_id for ids in due.values() for offer_id in ids]
+        for offer_id in offer_ids:
+            self._storing[offer_id] = task
+        task.add_done_callback(functools.partial(self._stored, offer_ids=offer_ids))
 
     def _stored(self, task: asyncio.Task[None], offer_ids: list[int]) -> None:
         for offer_id in offer_ids:
             if self._storing.get(offer_id) is task:
                 del self._storing[offer_id]
+
+    async def _store_all(self, sent: list[Step], due: dict[DeliveredVia, list[int]],
+                         at: datetime) -> None:
+        """The `sent` steps and the receipts in one transaction; should that fail, the receipts
+        alone, for as long as it takes (the steps are only the timeline's)."""
+        try:
+            await record_sent_and_delivered(self._ctx, sent=sent, delivered=due, at=at)
+            return
+        except Exception as exc:
+            if sent:
+                log.warning("recording %d offers sent failed (%s: %s); their receipts are"
+                            " stored without them", len(sent), type(exc).__name__, exc)
+        for via, offer_ids in due.items():
+            await self._store(offer_ids, via, at)
 
     async def _store(self, offer_ids: list[int], via: DeliveredVia, at: datetime) -> None:
         """Record the receipts, as of when they came; while the database is away, try again

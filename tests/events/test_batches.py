@@ -12,6 +12,7 @@ from dispatchwire.auth.models import User
 from dispatchwire.clock import utcnow
 from dispatchwire.events.types import StoredEvent
 from dispatchwire.store import BatchRolledBack, Database, retry_transient
+from dispatchwire.store.batch import BUSY_WITHIN_S, COMMIT_WINDOW_S
 from tests.conftest import Api, make_settings, running_app
 
 
@@ -67,6 +68,23 @@ async def test_transactions_of_one_pass_share_one_commit(api: Api, commits: list
     assert commits == ["COMMIT"]
     await add_user(db, "alone")
     assert commits == ["COMMIT", "COMMIT"]
+
+
+async def test_a_write_after_a_quiet_while_commits_at_once_and_a_busy_one_waits_for_company(
+        api: Api, commits: list[str]) -> None:
+    db = api.ctx.db
+    await asyncio.sleep(BUSY_WITHIN_S * 2)  # quiet: the next batch expects no company
+    before = len(commits)
+    lone = asyncio.create_task(add_user(db, "lone"))
+    await asyncio.sleep(0.001)  # its COMMIT came at the next pass, before this one
+    late = asyncio.create_task(add_user(db, "late"))
+    await asyncio.gather(lone, late)
+    assert commits[before:] == ["COMMIT", "COMMIT"]
+    # Busy now (a batch opened just before): two writes a moment apart share one COMMIT.
+    first = asyncio.create_task(add_user(db, "first"))
+    await asyncio.sleep(COMMIT_WINDOW_S / 4)
+    await asyncio.gather(first, add_user(db, "second"))
+    assert commits[before:] == ["COMMIT", "COMMIT", "COMMIT"]
 
 
 async def test_nothing_is_reported_or_published_before_the_commit(api: Api) -> None:

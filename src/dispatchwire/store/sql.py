@@ -150,10 +150,17 @@ class PostgresSql(Sql):
 
 
 def bind_list(name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
-    """`:name0, :name1, ...` and their values: the same SQL text for the same count, which
-    SQLite then prepares once (usually one id) instead of on every call."""
-    names = [f"{name}{i}" for i in range(len(values))]
-    return ", ".join(":" + n for n in names), dict(zip(names, values, strict=True))
+    """`:name0, :name1, ...` and their values, for an IN list: as many as the next power of two,
+    the last value repeated (the same list to IN), so that SQLite prepares a handful of texts
+    once each rather than one for every count. (Receipts stored 50 ms at a time name hundreds
+    of offers, a different count each time: preparing each text took ~7% of a core at
+    16,000 acks a second.)"""
+    if not values:
+        return "", {}
+    size = 1 << (len(values) - 1).bit_length()
+    padded = [*values, *[values[-1]] * (size - len(values))]
+    names = [f"{name}{i}" for i in range(size)]
+    return ", ".join(":" + n for n in names), dict(zip(names, padded, strict=True))
 
 
 def int_list(values: Iterable[int]) -> str:

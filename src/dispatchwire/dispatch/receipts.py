@@ -19,7 +19,7 @@ from dispatchwire.orders import timeline
 from dispatchwire.orders.models import StepKind
 from dispatchwire.push.jobs import cancel_offer_pushes
 from dispatchwire.store import UnitOfWork, retry_transient
-from dispatchwire.store.sql import Row, bind_list
+from dispatchwire.store.sql import Row
 
 __all__ = ["DELIVERED", "deliver_up_to", "delivered", "record_deliveries",
            "record_sent_and_delivered"]
@@ -56,8 +56,8 @@ async def record_sent_and_delivered(ctx: Context, *, sent: Sequence[timeline.Ste
         await timeline.insert_steps(uow.sql, sent)
         groups = [ids for ids in delivered.values() if ids]
         if uow.sql.locks_rows and len(groups) > 1:  # all their orders at once, in id order
-            ids, params = bind_list("id", [i for group in groups for i in group])
-            orders = await uow.sql.rows(f"SELECT order_id FROM assignments WHERE id IN ({ids})",
+            which, params = uow.sql.ids_in("id", "ids", [i for group in groups for i in group])
+            orders = await uow.sql.rows(f"SELECT order_id FROM assignments WHERE {which}",
                                         params)
             await lock_orders(uow.sql, (row[0] for row in orders))
         for via, assignment_ids in delivered.items():
@@ -67,10 +67,10 @@ async def record_sent_and_delivered(ctx: Context, *, sent: Sequence[timeline.Ste
 
 async def _record_by_id(uow: UnitOfWork, assignment_ids: Sequence[int], via: DeliveredVia,
                         at: datetime) -> list[int]:
-    ids, params = bind_list("id", assignment_ids)  # one text per count: prepared once
+    which, params = uow.sql.ids_in("id", "ids", assignment_ids)
     # `status || ''`: SQLite would otherwise walk every pending offer by the status index
     # rather than look these few up by id
-    return await _record(uow, f"id IN ({ids})", params, via, at,
+    return await _record(uow, which, params, via, at,
                          pending=f"status || '' = '{OfferStatus.PENDING}'")
 
 

@@ -71,6 +71,11 @@ class Sql(ABC):
     def json_elements(self, column: str, alias: str) -> str:
         """A FROM item: one row per element of the JSON array `column`, `alias.value` each."""
 
+    def ids_in(self, column: str, name: str, ids: Sequence[int]) -> tuple[str, dict[str, Any]]:
+        """`column IN (...)` for these ids, and its parameters (named from `name`)."""
+        names, params = bind_list(name, ids)
+        return f"{column} IN ({names})", params
+
     @staticmethod
     def json(value: Any) -> str:
         return orjson.dumps(value).decode()
@@ -118,6 +123,12 @@ class SqliteSql(Sql):
 
     def json_elements(self, column: str, alias: str) -> str:
         return f"json_each({column}) AS {alias}"
+
+    def ids_in(self, column: str, name: str, ids: Sequence[int]) -> tuple[str, dict[str, Any]]:
+        # One parameter, a JSON array: binding hundreds of them one by one cost SQLite ~4x as
+        # much per id (the receipts of 50 ms, stored at once)
+        return (f"{column} IN (SELECT value FROM json_each(:{name}))",
+                {name: self.json([int(i) for i in ids])})
 
     def seconds_between(self, later: str, earlier: str) -> str:
         return f"((julianday({later}) - julianday({earlier})) * 86400.0)"

@@ -157,6 +157,7 @@ async def run_step(rig: Rig, publisher: Publisher, rate: int, duration_s: float,
     step.throughput_per_s = round(len(sink.arrived) / step.sending_s, 1)
     step.max_stall_ms = rig.canary.window()
     step.gc_max_ms, step.gc_full = rig.gc_pauses(meters).values()
+    step.gc_by_generation = rig.gc_generations(meters)
     await until(lambda: len(sink.arrived) + sink.misrouted >= step.sent, DRAIN_S)
     latencies = [sink.arrived[seq] - sink.due[seq] for seq in sink.arrived]
     step.placed, step.offers = step.sent, len(sink.arrived)

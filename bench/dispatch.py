@@ -159,6 +159,7 @@ class Step:
     max_stall_ms: float = 0.0
     gc_max_ms: float | None = None  # dispatchwire only: its longest GC pause in the step
     gc_full: int | None = None  # and its full collections
+    gc_by_generation: dict[str, dict[str, float]] = field(default_factory=dict)  # every one
     held: bool = False
     latencies_ms: list[float] = field(default_factory=list, repr=False)
 
@@ -191,6 +192,7 @@ async def run_step(rig: Rig, rate: int, duration_s: float) -> Step:
     step.throughput_per_s = round(len(book.arrived) / step.sending_s, 1)
     step.max_stall_ms = rig.canary.window()
     step.gc_max_ms, step.gc_full = rig.gc_pauses(meters).values()
+    step.gc_by_generation = rig.gc_generations(meters)
     if step.gave_up:
         step.dropped = rig.pool.drop_queued()
     await _drain(rig, book, BACKLOG_DRAIN_S if step.gave_up else DRAIN_S)

@@ -64,6 +64,22 @@ class Rig:
                 full += generation == "2"
         return {"gc_max_ms": longest, "gc_full": full}
 
+    def gc_generations(self, meters: "Meters") -> dict[str, dict[str, float]]:
+        """Per generation, the server's collections since `meters`: how many, their total and
+        the longest pause (ms), to the quarter of a second (bench/server_probe.py)."""
+        path = self.gc_log.with_name(self.gc_log.name + ".generations") if self.gc_log else None
+        if path is None or not path.exists():
+            return {}
+        found = {gen: {"count": 0, "total_ms": 0.0, "max_ms": 0.0} for gen in "012"}
+        for line in path.read_text().splitlines():
+            when, generation, count, total, longest = line.split()
+            if float(when) >= meters.since:
+                mine = found[generation]
+                mine["count"] += int(count)
+                mine["total_ms"] = round(mine["total_ms"] + float(total), 2)
+                mine["max_ms"] = max(mine["max_ms"], float(longest))
+        return found
+
 
 @dataclass
 class Meters:

@@ -6,7 +6,10 @@ command and code, plus
   collection, and per any collection of 5 ms or more, to that file:
   `<unix time> <generation> <milliseconds>`, so that the loop stalls the canary sees can be
   told apart (a full collection, or the application's own work); with BENCH_GC_SIZES (the
-  soak's `--gc-sizes`), how many objects each such collection examined, as a fourth column;
+  soak's `--gc-sizes`), how many objects each such collection examined, as a fourth column.
+  Every generation is timed besides: each quarter of a second that had collections appends,
+  per generation, `<unix time> <generation> <count> <total ms> <longest ms>` to the file
+  named with `.generations` after it;
 - with BENCH_TRACEMALLOC (the soak's `--trace-memory`): the Python heap's growth by source
   line, every minute;
 - with BENCH_GC_YOUNG_EVERY_S (the soak's `--gc-young-every`): a young collection that often;
@@ -27,9 +30,28 @@ from typing import Any
 SLOW_MS = 5.0
 
 
+GENERATIONS_EVERY_S = 0.25
+
+
 def _install(path: str, *, sizes: bool = False) -> None:
     log = open(path, "a", buffering=1)  # noqa: SIM115 - open for the life of the process
+    generations = open(path + ".generations", "a", buffering=1)  # noqa: SIM115 - likewise
     started, examined = [0.0], [0]
+    # per generation: collections, their total ms and the longest, since `flushed`
+    tally: dict[int, list[float]] = {}
+    flushed = [time.monotonic()]
+
+    def count(generation: int, ms: float) -> None:
+        counts = tally.setdefault(generation, [0, 0.0, 0.0])
+        counts[0] += 1
+        counts[1] += ms
+        counts[2] = max(counts[2], ms)
+        if time.monotonic() - flushed[0] >= GENERATIONS_EVERY_S:
+            now = time.time()
+            for gen, (n, total, longest) in sorted(tally.items()):
+                generations.write(f"{now:.3f} {gen} {n:.0f} {total:.2f} {longest:.2f}\n")
+            tally.clear()
+            flushed[0] = time.monotonic()
 
     def timed(phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
@@ -38,6 +60,7 @@ def _install(path: str, *, sizes: bool = False) -> None:
             started[0] = time.perf_counter()
             return
         ms = (time.perf_counter() - started[0]) * 1000
+        count(info["generation"], ms)
         if info["generation"] == 2 or ms >= SLOW_MS:
             size = f" {examined[0]}" if sizes else ""
             log.write(f"{time.time():.3f} {info['generation']} {ms:.1f}{size}\n")

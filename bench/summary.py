@@ -45,7 +45,8 @@ ROWS: list[tuple[str, str, str]] = [
 
 STEP_KEYS = ("rate", "held", "gave_up", "sent", "placed", "offers", "lost", "misrouted",
              "duplicates", "throughput_per_s", "server_cpu_pct", "server_rss_mib",
-             "generator_cpu_pct", "max_stall_ms", "gc_max_ms", "gc_full", "http_errors",
+             "generator_cpu_pct", "max_stall_ms", "gc_max_ms", "gc_full", "gc_by_generation",
+             "http_errors",
              "cancel_errors", "dropped")
 
 

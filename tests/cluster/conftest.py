@@ -30,4 +30,13 @@ async def cluster(pg_server: PostgresServer, pg_template: str, tmp_path: Path,
     finally:
         await running.stop()
         redis.stop()
+        _print_node_logs(tmp_path)
+
+
+def _print_node_logs(tmp_path: Path, lines: int = 60) -> None:
+    """The end of every node's log, on standard output: pytest shows it only when the test
+    failed (a hang included), and the logs go with the temporary folder."""
+    for log in sorted(tmp_path.glob("node*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        print(f"--- the last {len(tail)} lines of {log.name} ---", *tail, sep="\n")
 

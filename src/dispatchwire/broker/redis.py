@@ -25,9 +25,9 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry  # the asyncio client's: a sync one is converted, warned
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from dispatchwire.broker.base import GapListener, Listener, TransientListener
 from dispatchwire.broker.memory import deliver_locally, deliver_transient_locally

@@ -118,6 +118,9 @@ async def test_watch_prints_a_resumed_event_log(make_server: Any, tmp_path: Path
         await call(server, "POST", f"/api/orders/{first['id']}/status", master,
                    json={"status": "in_progress"})
         await eventually(lambda: event_ids() == [1, 2, 3], within=10)  # resumed after 2
+        # live again once subscribed, which may come just after the replayed event
+        await eventually(lambda: (tmp_path / "err.log").read_text().splitlines()
+                         .count("# connected") == 2, within=10)
     finally:
         watch.terminate()
         try:

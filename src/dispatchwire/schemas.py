@@ -1,7 +1,7 @@
 """The base of every JSON schema: camelCase on the wire, snake_case in Python."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Path
 from pydantic import (
@@ -16,17 +16,11 @@ from pydantic.alias_generators import to_camel
 
 from dispatchwire.clock import isoformat
 
-__all__ = ["CamelModel", "Id", "IdPath", "Text", "Timestamp", "id_in_path"]
+__all__ = ["CamelModel", "Id", "IdPath", "Text", "Timestamp"]
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
-
-
-def id_in_path(name: str) -> Any:
-    """`IdPath`'s check for a path parameter the contract names `name` (`masterId`, `id`),
-    read into an argument of another name: `Annotated[int, id_in_path("masterId")]`."""
-    return Path(alias=name, ge=1, le=MAX_ID)
 
 
 # Free text, trimmed; passwords are plain `str`: every character of a password counts.

@@ -16,7 +16,7 @@ from dispatchwire.admin.schemas import (
 from dispatchwire.deps import ContextDep, CurrentActor
 from dispatchwire.dispatch import service as dispatch
 from dispatchwire.dispatch.schemas import AssignmentOut, ManualOfferIn
-from dispatchwire.schemas import MAX_ID, IdPath, id_in_path
+from dispatchwire.schemas import MAX_ID, IdPath
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -92,8 +92,8 @@ async def make_master(ctx: ContextDep, actor: CurrentActor, data: AdminMasterIn
 
 @router.patch("/masters/{masterId}")
 async def change_master(ctx: ContextDep, actor: CurrentActor,
-                        master_id: Annotated[int, id_in_path("masterId")],
+                        masterId: IdPath,  # the contract's name for it
                         data: AdminMasterPatch) -> AdminMasterOut:
     """Approve, deactivate (ends his shift, withdraws his offers, closes his sockets, refuses
     his login) or reactivate a master, or change his specializations."""
-    return await masters.change_master(ctx, actor=actor, master_id=master_id, data=data)
+    return await masters.change_master(ctx, actor=actor, master_id=masterId, data=data)

@@ -1,4 +1,3 @@
-from typing import Annotated
 
 from fastapi import APIRouter, Response, status
 
@@ -10,7 +9,7 @@ from dispatchwire.push.schemas import (
     SubscriptionOut,
     VapidPublicKeyOut,
 )
-from dispatchwire.schemas import id_in_path
+from dispatchwire.schemas import IdPath
 
 router = APIRouter(prefix="/api/push", tags=["push"])
 
@@ -40,5 +39,5 @@ async def subscriptions(ctx: ContextDep, actor: CurrentActor) -> list[Subscripti
 
 @router.delete("/subscriptions/{id}", status_code=status.HTTP_204_NO_CONTENT)
 async def unsubscribe(ctx: ContextDep, actor: CurrentActor,
-                      subscription_id: Annotated[int, id_in_path("id")]) -> None:
-    await service.unsubscribe(ctx, actor=actor, subscription_id=subscription_id)
+                      id: IdPath) -> None:  # the contract's name for it
+    await service.unsubscribe(ctx, actor=actor, subscription_id=id)

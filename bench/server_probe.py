@@ -68,6 +68,9 @@ def _install(path: str, *, sizes: bool = False) -> None:
     gc.callbacks.append(timed)
 
 
+MICROS = "µs "  # a count key so marked holds microseconds spent, not statements run
+
+
 def _count_statements(path: str) -> None:
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
@@ -108,15 +111,24 @@ def _count_loop_statements(counts: Counter[str]) -> None:
             original = getattr(kind, method)
 
             async def counted(self: Any, sql: str, *args: Any, _original: Any = original) -> Any:
-                counts[" ".join(sql.split())[:100]] += 1
-                return await _original(self, sql, *args)
+                key = " ".join(sql.split())[:100]
+                counts[key] += 1
+                started = time.perf_counter()
+                try:  # no await inside SQLite's methods: this is the statement's own time
+                    return await _original(self, sql, *args)
+                finally:
+                    counts[MICROS + key] += round((time.perf_counter() - started) * 1e6)
 
             setattr(kind, method, counted)
         commit = kind.commit
 
         def committed(self: Any, _original: Any = commit) -> Any:
             counts["COMMIT"] += 1
-            return _original(self)
+            started = time.perf_counter()
+            try:
+                return _original(self)
+            finally:
+                counts[MICROS + "COMMIT"] += round((time.perf_counter() - started) * 1e6)
 
         kind.commit = committed
         return

@@ -34,6 +34,7 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dispatchwire.store.checkpoints import Checkpoints
 from dispatchwire.store.sql import SqliteSql
 from dispatchwire.store.unit_of_work import UnitOfWork
 
@@ -87,6 +88,9 @@ class SqliteWriter:
         self._writer: tuple[AsyncConnection, SqliteSql] | None = None
         self._batch: Batch | None = None
         self._opened_at = float("-inf")  # when the last batch opened (the loop's clock)
+        path = engine.url.database or ""
+        in_memory = path in ("", ":memory:") or "mode=memory" in str(engine.url)
+        self.checkpoints = None if in_memory else Checkpoints(path)
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[UnitOfWork]:
@@ -95,6 +99,8 @@ class SqliteWriter:
         async with self._lock:
             if self._writer is None:
                 self._writer = await _connect(self._engine)
+                if self.checkpoints is not None:
+                    self.checkpoints.take_over_from(self._writer[1].connection)
             conn, sql = self._writer
             batch = self._batch or self._open_batch(sql)
             batch.size += 1
@@ -125,6 +131,8 @@ class SqliteWriter:
             self._writer[1].connection.managed = False  # type: ignore[attr-defined]
             await self._writer[0].close()
             self._writer = None
+        if self.checkpoints is not None:
+            await self.checkpoints.aclose()
 
     def _batch_of_its_own(self, changes: int) -> Batch | None:
         """Before a unit of work uses the ORM session: a batch of its own, if it can have one
@@ -172,6 +180,8 @@ class SqliteWriter:
             batch.committed.exception()  # raised to every waiter; none is no error to log
         else:
             batch.committed.set_result(None)
+            if self.checkpoints is not None:
+                self.checkpoints.committed()
 
     def _roll_back(self, batch: Batch) -> None:
         assert self._writer is not None

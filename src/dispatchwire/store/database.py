@@ -109,14 +109,11 @@ class Database:
             yield UnitOfWork(conn, PostgresSql(conn))
 
     async def checkpoint(self) -> None:
-        """SQLite: copy the WAL into the database file in a thread, off the event loop.
-
-        Otherwise the commit that takes the WAL past 1,000 pages does it, on the loop: after a
-        bulk delete (retention) that is a write and an fsync of megabytes, tens of ms that
-        every writer waits. PASSIVE: it waits for no one, and a writer's commit meanwhile
-        finds it under way and does not start another. Nothing on PostgreSQL."""
-        if self.is_sqlite:
-            await asyncio.to_thread(_checkpoint, make_url(self.url).database or "")
+        """SQLite: copy the WAL into the database file now, in a thread, off the event loop
+        (`store.checkpoints`; after a bulk delete, a write and an fsync of megabytes). Nothing
+        on PostgreSQL."""
+        if self._writer is not None and self._writer.checkpoints is not None:
+            await self._writer.checkpoints.now()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -131,14 +128,6 @@ class Database:
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
-
-
-def _checkpoint(path: str) -> None:
-    connection = sqlite3.connect(path, isolation_level=None, timeout=30)
-    try:
-        connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-    finally:
-        connection.close()
 
 
 def _open_reader(url: str) -> sqlite3.Connection:

@@ -29,7 +29,7 @@ from bench.rig import Rig
 from bench.stats import summarize
 from bench.waits import until
 
-__all__ = ["OrderBook", "Step", "run_ladder", "run_step"]
+__all__ = ["OrderBook", "Step", "run_ladder", "run_past_the_limit", "run_step"]
 
 TICK_S = 0.001
 GIVE_UP_AFTER_S = 2.0  # an order waiting this long means the step has failed: stop sending
@@ -56,6 +56,7 @@ class OrderBook:
         self.due: dict[int, float] = {}
         self.placed: dict[int, int] = {}  # seq -> order id from the 201
         self.http_errors: Counter[str] = Counter()
+        self.refused = 0  # 503: refused early, the server overloaded (counted apart)
         self.failed: set[int] = set()
         self.arrived: dict[int, float] = {}
         self.acked: dict[int, float] = {}  # seq -> when the master's ack of its offer went out
@@ -75,8 +76,11 @@ class OrderBook:
     def _placed(self, seq: int, status: int, body: bytes) -> None:
         if status == 201:
             self.placed[seq] = orjson.loads(body)["id"]
+            return
+        self.failed.add(seq)
+        if status == 503:
+            self.refused += 1
         else:
-            self.failed.add(seq)
             self.http_errors[str(status)] += 1
 
     def on_offer(self, index: int, assignment: dict[str, Any], at: float) -> None:
@@ -148,6 +152,7 @@ class Step:
     misrouted: int = 0
     duplicates: int = 0
     http_errors: dict[str, int] = field(default_factory=dict)
+    refused: int = 0  # orders refused early with 503 (the server's load shedding)
     cancel_errors: int = 0
     latency: dict[str, Any] = field(default_factory=dict)
     receipt: dict[str, Any] = field(default_factory=dict)  # POST -> the offer's ack sent
@@ -219,6 +224,7 @@ def _settle(rig: Rig, book: OrderBook, step: Step) -> None:
     step.misrouted = book.misrouted()
     step.duplicates = book.duplicates
     step.http_errors = dict(book.http_errors)
+    step.refused = book.refused
     step.cancel_errors = sum(book.cancel_errors.values())
     step.latency = summarize(latencies)
     step.latencies_ms = [round(x * 1000, 3) for x in latencies]
@@ -226,8 +232,19 @@ def _settle(rig: Rig, book: OrderBook, step: Step) -> None:
     step.server_rss_mib = round(rss_bytes(rig.server.pid) / 2**20, 1)
     p99 = step.latency["p99_ms"]
     step.held = (not step.gave_up and step.lost == 0 and step.misrouted == 0
-                 and not step.http_errors and p99 is not None
+                 and not step.http_errors and not step.refused and p99 is not None
                  and p99 <= rig.options.p99_limit_ms)
+
+
+async def run_past_the_limit(rig: Rig, steps: list[Step], say: Any) -> Step | None:
+    """One step at twice the most offers/s any step delivered, if the ladder found a limit:
+    how much the server still completes there, how fast, and how it refuses the rest."""
+    if not steps or all(step.held for step in steps):
+        return None
+    saturation = max(step.throughput_per_s for step in steps)
+    step = await run_step(rig, max(1, round(2 * saturation)), rig.options.step_s)
+    say(_describe(rig.system, step) + f" (past the limit: twice the {saturation}/s most)")
+    return step
 
 
 async def run_ladder(rig: Rig, say: Any) -> list[Step]:
@@ -262,6 +279,7 @@ def _describe(system: str, step: Step) -> str:
                f"{step.receipt['p99_ms']} ms" if step.receipt.get("count") else "")
     return (f"  {system} dispatch {step.rate}/s: {verdict}; p50 {lat['p50_ms']} p99 "
             f"{lat['p99_ms']} max {lat['max_ms']} ms{receipt}; offers {step.offers}/{step.placed} "
-            f"placed, lost {step.lost}, misrouted {step.misrouted}, errors {step.http_errors}; "
+            f"placed, lost {step.lost}, misrouted {step.misrouted}, errors {step.http_errors}, "
+            f"refused (503) {step.refused}; "
             f"throughput {step.throughput_per_s}/s; server CPU {step.server_cpu_pct}%, "
             f"generator CPU {step.generator_cpu_pct}%, max stall {step.max_stall_ms} ms")

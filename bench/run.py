@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.canary import Canary
 from bench.delivery import run_delivery
-from bench.dispatch import run_ladder
+from bench.dispatch import run_ladder, run_past_the_limit
 from bench.fleet import Fleet
 from bench.httppool import HttpPool
 from bench.options import Options
@@ -137,6 +137,8 @@ async def run_system(system: str, options: Options, plan: Plan, workdir: Path,
             steps = await run_ladder(rig, say)
             result["dispatch"] = [dataclasses.asdict(step) for step in steps]
             capacity = max(step.throughput_per_s for step in steps)
+            if (past := await run_past_the_limit(rig, steps, say)) is not None:
+                result["dispatch_past_limit"] = dataclasses.asdict(past)
         if "storm" in options.scenarios:
             result["storm"] = dataclasses.asdict(await run_storm(rig, say, capacity))
         if "delivery" in options.scenarios and redis is not None:

@@ -21,6 +21,12 @@ ROWS: list[tuple[str, str, str]] = [
     ("dispatch", "max_stall_ms", "dispatch: longest loop stall at that rate, ms"),
     ("dispatch", "gc_max_ms", "dispatch: longest GC pause at that rate, ms"),
     ("dispatch", "generator_cpu_pct", "dispatch: generator CPU, top step, %"),
+    ("dispatch", "past_limit_rate_per_s", "dispatch past the limit: orders/s (twice the most)"),
+    ("dispatch", "past_limit_per_s", "dispatch past the limit: offers/s delivered"),
+    ("dispatch", "past_limit_share", "dispatch past the limit: share of the most (goal >= 0.9)"),
+    ("dispatch", "past_limit_p99_ms", "dispatch past the limit: p99 of orders taken, ms"),
+    ("dispatch", "past_limit_refused", "dispatch past the limit: refused early (503)"),
+    ("dispatch", "past_limit_gave_up", "dispatch past the limit: generator gave up (2 s waits)"),
     ("memory", "kib_per_connection", "memory: KiB per subscribed connection"),
     ("memory", "rss_idle_mib", "memory: server RSS idle, MiB"),
     ("memory", "rss_connected_mib", "memory: server RSS with N subscribed, MiB"),
@@ -46,8 +52,7 @@ ROWS: list[tuple[str, str, str]] = [
 STEP_KEYS = ("rate", "held", "gave_up", "sent", "placed", "offers", "lost", "misrouted",
              "duplicates", "throughput_per_s", "server_cpu_pct", "server_rss_mib",
              "generator_cpu_pct", "max_stall_ms", "gc_max_ms", "gc_full", "gc_by_generation",
-             "http_errors",
-             "cancel_errors", "dropped")
+             "http_errors", "refused", "cancel_errors", "dropped")
 
 
 def _step(raw: dict[str, Any]) -> dict[str, Any]:
@@ -93,6 +98,17 @@ def _ladder(raw_steps: list[dict[str, Any]], memory: dict[str, Any]) -> dict[str
     }
 
 
+def _past_limit(raw: dict[str, Any], ladder: dict[str, Any]) -> dict[str, Any]:
+    """The step at twice the most offers/s: what is still completed, how fast, what refused."""
+    step = _step(raw)
+    saturation = ladder.get("saturation_per_s")
+    return {"past_limit_rate_per_s": step["rate"], "past_limit_per_s": step["throughput_per_s"],
+            "past_limit_share": round(step["throughput_per_s"] / saturation, 2)
+            if saturation else None,
+            "past_limit_p99_ms": step["p99_ms"], "past_limit_refused": step.get("refused", 0),
+            "past_limit_gave_up": step["gave_up"], "past_limit_step": step}
+
+
 def _storm(raw: dict[str, Any], memory: dict[str, Any]) -> dict[str, Any]:
     """The storm's figures; p50/p99/max are each master's time to resubscribe, from ready."""
     per_master = raw.get("per_master_ms", {})
@@ -109,7 +125,10 @@ def summarize_run(results: dict[str, Any]) -> dict[str, Any]:
         memory = raw.get("memory", {})
         scenarios.setdefault("memory", {})[system] = memory
         if "dispatch" in raw:
-            scenarios.setdefault("dispatch", {})[system] = _ladder(raw["dispatch"], memory)
+            ladder = _ladder(raw["dispatch"], memory)
+            if "dispatch_past_limit" in raw:
+                ladder.update(_past_limit(raw["dispatch_past_limit"], ladder))
+            scenarios.setdefault("dispatch", {})[system] = ladder
         if "storm" in raw:
             scenarios.setdefault("connect_storm", {})[system] = _storm(raw["storm"], memory)
         if "delivery" in raw:

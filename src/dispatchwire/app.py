@@ -39,6 +39,7 @@ from dispatchwire.http.errors import install_error_handlers
 from dispatchwire.http.fastlane import FastLane, lane_routes
 from dispatchwire.http.json_errors import JsonErrors
 from dispatchwire.http.openapi import declare_errors
+from dispatchwire.http.overload import Overload
 from dispatchwire.masters.service import count_on_shift_forever, record_last_seen_forever
 from dispatchwire.masters.views import router as masters_router
 from dispatchwire.masters.views import types_router
@@ -103,8 +104,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     mount_gateway(app, path=WEBSOCKET_PATH)
     # Placing an order and moving it on are the busiest requests: served by their routes'
     # endpoints without FastAPI's per-request work (http/fastlane.py).
+    # New orders, and only they, are refused while requests queue (http/overload.py).
     app.add_middleware(FastLane, routes=lane_routes(orders.router, orders.create_order,
-                                                    orders.change_status))
+                                                    orders.change_status),
+                       overload=Overload(settings.overload_queue_ms),
+                       sheddable={orders.create_order})
     # Outermost: the body limit and database outages, in JSON, for the fast lane too.
     app.add_middleware(JsonErrors, max_body_bytes=MAX_BODY_BYTES)
     declare_errors(app)

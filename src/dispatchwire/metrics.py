@@ -4,10 +4,14 @@ from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "EVENTS_DELETED", "EVENTS_STORED", "MASTERS_ON_SHIFT", "OFFERS_MADE", "OFFERS_RESOLVED",
-    "OFFERS_UNDELIVERED", "OFFER_DELIVERY", "ORDERS_PLACED", "PENDING_POLLS",
+    "OFFERS_UNDELIVERED", "OFFER_DELIVERY", "ORDERS_PLACED", "ORDERS_REFUSED_OVERLOADED",
+    "PENDING_POLLS",
 ]
 
 ORDERS_PLACED = Counter("dispatchwire_orders_placed", "Orders placed")
+ORDERS_REFUSED_OVERLOADED = Counter(
+    "dispatchwire_orders_refused_overloaded",
+    "New orders refused with 503 while requests queued in the server (http/overload.py)")
 OFFERS_MADE = Counter("dispatchwire_offers_made", "Offers made to masters")
 OFFERS_RESOLVED = Counter("dispatchwire_offers_resolved", "Offers that stopped being pending",
                           ["outcome"])

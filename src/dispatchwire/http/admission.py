@@ -25,6 +25,7 @@ from prometheus_client import Gauge
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from dispatchwire.http.json_errors import raw_response
+from dispatchwire.http.overload import ARRIVED
 
 __all__ = ["ADMITTED_PER_PASS", "Admission", "AdmittedHttpProtocol", "OneWrite"]
 
@@ -83,6 +84,7 @@ class AdmittedHttpProtocol(HttpToolsProtocol):
         self._admission = admission
         self._held: list[bytes] | None = []  # None once admitted
         self._responses: OneWrite | None = None
+        self._read_at = 0.0  # when the bytes being parsed were read (the loop's clock)
 
     def on_headers_complete(self) -> None:
         before = self.cycle
@@ -91,6 +93,7 @@ class AdmittedHttpProtocol(HttpToolsProtocol):
             if self._responses is None:
                 self._responses = OneWrite(self.transport)
             self.cycle.transport = self._responses  # type: ignore[assignment]
+            self.scope[ARRIVED] = self._read_at  # how long it waits in here: http.overload
 
     def on_response_complete(self) -> None:
         if self._responses is not None:
@@ -106,6 +109,7 @@ class AdmittedHttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._held is None:
+            self._read_at = self.loop.time()
             super().data_received(data)
             return
         self._held.append(data)
@@ -118,6 +122,7 @@ class AdmittedHttpProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         self.flow.resume_reading()
+        self._read_at = self.loop.time()
         super().data_received(b"".join(held))
 
 

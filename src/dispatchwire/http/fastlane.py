@@ -16,7 +16,7 @@ to the same answers.
 """
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import Message as MimeHeader
 from re import Pattern
@@ -32,11 +32,13 @@ from dispatchwire.context import Context
 from dispatchwire.deps import actor_dependency, context_dependency
 from dispatchwire.errors import DomainError
 from dispatchwire.http.errors import refused
+from dispatchwire.http.overload import Overload, Overloaded
 from dispatchwire.masters.service import come_back
 
 __all__ = ["FastLane", "lane_routes"]
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+_OVERLOADED = Overloaded()  # not logged one by one: http.overload logs while it lasts
 _NO_HEADERS: Mapping[str, str] = {}
 
 
@@ -53,6 +55,7 @@ class _Lane:
     context_name: str
     actor_name: str
     status: int
+    sheddable: bool  # refused while the server is overloaded (http.overload)
 
 
 def lane_routes(router: APIRouter, *endpoints: Callable[..., Any]) -> list[APIRoute]:
@@ -66,9 +69,13 @@ def lane_routes(router: APIRouter, *endpoints: Callable[..., Any]) -> list[APIRo
 class FastLane:
     """ASGI middleware: the given routes here, every other request to `app`."""
 
-    def __init__(self, app: ASGIApp, *, routes: Sequence[APIRoute]) -> None:
+    def __init__(self, app: ASGIApp, *, routes: Sequence[APIRoute],
+                 overload: Overload | None = None,
+                 sheddable: Collection[Callable[..., Any]] = ()) -> None:
+        """`sheddable`: the endpoints whose requests `overload` may refuse (none without)."""
         self.app = app
-        self._lanes = [_lane(route) for route in routes]
+        self._lanes = [_lane(route, sheddable=route.endpoint in sheddable) for route in routes]
+        self._overload = overload or Overload(0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = _match(self._lanes, scope)
@@ -79,6 +86,10 @@ class FastLane:
         lane, path_values = found
         body = await _read_body(receive)
         if body is None:  # the client left before sending it all: no one to answer
+            return
+        if self._overload.refuses(sheddable=lane.sheddable):
+            await _respond(send, _OVERLOADED.status, _OVERLOADED.json_body(),
+                           _OVERLOADED.headers)
             return
         data = _parse(lane.body, body)
         if data is None:  # FastAPI writes the 422, naming each field, as it always does
@@ -94,9 +105,10 @@ class FastLane:
             await _respond(send, *refused(lane.method, scope["path"], exc))
             return
         await _respond(send, lane.status, result.model_dump_json(by_alias=True).encode())
+        self._overload.served(scope)
 
 
-def _lane(route: APIRoute) -> _Lane:
+def _lane(route: APIRoute, *, sheddable: bool) -> _Lane:
     """How the fast lane serves `route`; ValueError for a route it cannot serve alike."""
     dependant = route.dependant
     calls = {dependency.call: dependency.name or "" for dependency in dependant.dependencies}
@@ -110,7 +122,8 @@ def _lane(route: APIRoute) -> _Lane:
                  params={field.name: field for field in dependant.path_params},
                  body_name=body.name, body=body.field_info.annotation,  # type: ignore[arg-type]
                  endpoint=route.endpoint, context_name=calls[context_dependency],
-                 actor_name=calls[actor_dependency], status=route.status_code or 200)
+                 actor_name=calls[actor_dependency], status=route.status_code or 200,
+                 sheddable=sheddable)
 
 
 def _match(lanes: Sequence[_Lane], scope: Scope) -> tuple[_Lane, dict[str, Any]] | None:

@@ -101,9 +101,9 @@ class Settings(BaseSettings):
     # The job after the offer: a master on a job shares his position at most once per
     # interval; the first of each interval is kept and sent, later ones are dropped.
     location_min_interval_s: float = Field(default=2.0, gt=0)
-    # New orders are refused (503, Retry-After) while requests wait in the server longer than
-    # this, the shortest wait of each 100 ms (http/overload.py); 0 takes every order.
-    overload_queue_ms: float = Field(default=20.0, ge=0)
+    # New orders are refused (503, Retry-After) while requests stay in the server longer than
+    # this, the quickest of 200 ms (http/overload.py); 0 takes every order.
+    overload_queue_ms: float = Field(default=50.0, ge=0)
 
     @field_validator("database_url")
     @classmethod

@@ -8,13 +8,14 @@ way and are always taken.
 
 The signal is measured queueing, not a count: how long each fast-lane request stayed in the
 server, from when its bytes were read (`ARRIVED`, stamped by `http.admission`) to its answer.
-As CoDel does for packets, a standing queue, not a burst, is what counts: while even the
-shortest stay of an INTERVAL_S is over the target (`DISPATCHWIRE_OVERLOAD_QUEUE_MS`), the share
-of new orders refused grows by SHARE_STEP each interval; once requests get through quickly again
-it shrinks as fast. A refusal costs the server a small fraction of an order, so the orders it
-takes keep their pace and their latency. (The queue may be outside: a client or a proxy that
-holds a few connections queues the rest itself, and the server then sees each request stay
-as long as the few ahead of it on the other connections.)
+As CoDel does for packets, a standing queue, not a burst, is what counts: once even the
+shortest stay of STANDING intervals of INTERVAL_S in a row is over the target
+(`DISPATCHWIRE_OVERLOAD_QUEUE_MS`), the share of new orders refused grows by SHARE_STEP each
+interval; once requests get through quickly again it shrinks as fast. (A loop stall of tens of
+ms, a collection, is over within one interval and refuses nothing.) A refusal costs the server
+a small fraction of an order, so the orders it takes keep their pace and their latency. The
+queue may be outside: a client or a proxy that holds a few connections queues the rest itself,
+and the server then sees each request stay as long as the few ahead of it on the others.
 """
 
 import asyncio
@@ -35,7 +36,8 @@ log = logging.getLogger(__name__)
 
 ARRIVED = "dispatchwire.arrived"  # the scope's key: when the request was read (the loop's clock)
 INTERVAL_S = 0.1  # the shortest stay of each such interval moves the share refused
-SHARE_STEP, MAX_SHARE = 0.05, 0.95  # by this much each interval; some are always taken
+STANDING = 2  # intervals in a row over the target before any order is refused (not a stall)
+SHARE_STEP, MAX_SHARE = 0.1, 0.9  # by this much each interval; some are always taken
 LOG_EVERY_S = 5.0  # while overloaded, one line per this long
 
 
@@ -55,6 +57,7 @@ class Overload:
         self._shortest = math.inf  # the shortest stay of the current interval
         self._interval_ends = -math.inf
         self.share = 0.0  # of new orders refused, from 0 up to MAX_SHARE
+        self._over = 0  # intervals in a row whose shortest stay was over the target
         self._refused = 0  # since the last log line
         self._logged_at = -math.inf
 
@@ -85,7 +88,8 @@ class Overload:
         """At an interval's end: refuse a larger share while even its shortest stay was too
         long (an interval without requests, `inf`, was no queue), a smaller one otherwise.
         A line at most every LOG_EVERY_S while it lasts."""
-        overloaded = self._target_s < shortest < math.inf
+        self._over = self._over + 1 if self._target_s < shortest < math.inf else 0
+        overloaded = self._over >= STANDING
         change = SHARE_STEP if overloaded else -SHARE_STEP
         self.share = round(min(MAX_SHARE, max(0.0, self.share + change)), 2)
         if overloaded and now - self._logged_at >= LOG_EVERY_S:

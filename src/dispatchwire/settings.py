@@ -102,8 +102,8 @@ class Settings(BaseSettings):
     # interval; the first of each interval is kept and sent, later ones are dropped.
     location_min_interval_s: float = Field(default=2.0, gt=0)
     # New orders are refused (503, Retry-After) while requests stay in the server longer than
-    # this, the quickest of 200 ms (http/overload.py); 0 takes every order.
-    overload_queue_ms: float = Field(default=50.0, ge=0)
+    # this on average, 300 ms in a row (http/overload.py); 0 takes every order.
+    overload_queue_ms: float = Field(default=20.0, ge=0)
 
     @field_validator("database_url")
     @classmethod

@@ -38,7 +38,8 @@ DESCRIPTIONS = {
     413: "the body is over the size limit",
     422: "the input does not validate: `detail` names each bad field, or the rule broken",
     429: "too many attempts: slow down",
-    503: "the database is out of reach: try again after `Retry-After` seconds",
+    503: ("the database is out of reach, or (placing an order) the server is overloaded: try"
+          " again after `Retry-After` seconds"),
 }
 _WRITES = {"post", "put", "patch", "delete"}
 

@@ -93,7 +93,8 @@ class AdmittedHttpProtocol(HttpToolsProtocol):
             if self._responses is None:
                 self._responses = OneWrite(self.transport)
             self.cycle.transport = self._responses  # type: ignore[assignment]
-            self.scope[ARRIVED] = self._read_at  # how long it waits in here: http.overload
+            # how long it stays in here: http.overload (ASGI lets a server add keys)
+            self.scope[ARRIVED] = self._read_at  # type: ignore[literal-required]
 
     def on_response_complete(self) -> None:
         if self._responses is not None:

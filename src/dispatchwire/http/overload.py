@@ -58,7 +58,7 @@ class Overload:
         self._stays, self._served = 0.0, 0  # the current interval's total stay, requests
         self._interval_ends = -math.inf
         self.share = 0.0  # of new orders refused, from 0 up to MAX_SHARE
-        self._over = 0  # intervals in a row whose shortest stay was over the target
+        self._over = 0  # intervals in a row whose mean stay was over the target
         self._refused = 0  # since the last log line
         self._logged_at = -math.inf
 

@@ -33,6 +33,7 @@ class Checkpoints:
         self._timer: asyncio.TimerHandle | None = None
         self._last = float("-inf")  # when the last one started (the loop's clock)
         self._due = False  # commits came since the last one started
+        self._closed = False
 
     @staticmethod
     def take_over_from(writer: sqlite3.Connection) -> None:
@@ -45,13 +46,17 @@ class Checkpoints:
         self._schedule()
 
     async def now(self) -> None:
-        """Checkpoint now (after a bulk delete), or wait for the one under way."""
-        if self._running is None:
+        """Checkpoint now (after a bulk delete), after the one under way if any: that one may
+        have begun before the latest commits."""
+        if self._running is not None:
+            await asyncio.shield(self._running)
+        if self._running is None and not self._closed:
             self._start()
         if self._running is not None:
             await asyncio.shield(self._running)
 
     async def aclose(self) -> None:
+        self._closed = True  # none is started from now on
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -63,7 +68,8 @@ class Checkpoints:
             self._connection = None
 
     def _schedule(self) -> None:
-        if self._running is not None or self._timer is not None or not self._due:
+        if self._running is not None or self._timer is not None or not self._due \
+                or self._closed:
             return
         loop = asyncio.get_running_loop()
         wait = self._last + EVERY_S - loop.time()

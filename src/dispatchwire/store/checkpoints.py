@@ -1,13 +1,13 @@
 """SQLite's write-ahead log copied back into the database file in a thread, off the loop.
 
 SQLite's default has the commit that takes the WAL past 1,000 pages copy it back (a
-checkpoint) and fsync the file, inside that commit, on the event loop: under a few hundred
-orders a second that was a checkpoint every ~0.1 s and most of COMMIT's time (`make bench`'s
-profile, docs/performance.md). Here the writer's connection leaves that to a thread, which
-checkpoints at most every EVERY_S while commits come, with a connection of its own: SQLite
-releases the GIL while it copies and syncs, so the loop goes on meanwhile. PASSIVE: it waits
-for no one, and commits meanwhile append to the WAL past what it copies. Should the thread fall
-behind, the writer's own checkpoint comes back at SAFETY_NET_PAGES.
+checkpoint) and fsync the file, inside that commit, on the event loop: at 750 orders a second
+that was nearly half of COMMIT's time on the loop (109 -> 61 µs per order and its cancel in
+`make bench`'s profile, docs/performance.md). Here the writer's connection leaves that to a
+thread, which checkpoints at most every EVERY_S while commits come, with a connection of its
+own: SQLite releases the GIL while it copies and syncs, so the loop goes on meanwhile.
+PASSIVE: it waits for no one, and commits meanwhile append to the WAL past what it copies.
+Should the thread fall behind, the writer's own checkpoint comes back at SAFETY_NET_PAGES.
 """
 
 import asyncio

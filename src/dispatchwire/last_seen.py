@@ -34,6 +34,11 @@ class LastSeen:
         self._written[master_id] = now
         self._due[master_id] = utcnow()
 
+    @property
+    def due(self) -> bool:
+        """Whether some master's time waits to be taken for writing."""
+        return bool(self._due)
+
     def take(self) -> dict[int, datetime]:
         """What is to be written: each master noted, with when."""
         due, self._due = self._due, {}

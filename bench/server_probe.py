@@ -15,7 +15,10 @@ command and code, plus
 - with BENCH_GC_YOUNG_EVERY_S (the soak's `--gc-young-every`): a young collection that often;
 - with BENCH_SQL_LOG (profiling only): a SQLAlchemy event counting every statement sent to the
   database, by its text, and every commit, written to that file as JSON twice a second, so that
-  the profile can say how many round-trips an order costs.
+  the profile can say how many round-trips an order costs;
+- with BENCH_CPROFILE (by hand, not used by the benchmark): cProfile on the event loop's thread
+  from a SIGUSR1 to a SIGUSR2, which writes the stats to that file. Deterministic, so calls per
+  order and the cost of one path against another's show where sampling (py-spy) cannot say.
 """
 
 import gc
@@ -172,6 +175,20 @@ def _pace_gc(every_s: float) -> None:
     threading.Thread(target=pace_forever, daemon=True, name="bench-gc-pace").start()
 
 
+def _profile_on_signals(path: str) -> None:
+    import cProfile
+    import signal
+
+    profile = cProfile.Profile()
+
+    def dump(*_: object) -> None:
+        profile.disable()
+        profile.dump_stats(path)
+
+    signal.signal(signal.SIGUSR1, lambda *_: profile.enable())
+    signal.signal(signal.SIGUSR2, dump)
+
+
 if __name__ == "__main__":
     if os.environ.get("BENCH_GC_YOUNG_EVERY_S"):
         _pace_gc(float(os.environ["BENCH_GC_YOUNG_EVERY_S"]))
@@ -182,5 +199,8 @@ if __name__ == "__main__":
     if os.environ.get("BENCH_SQL_LOG"):
         _count_statements(os.environ["BENCH_SQL_LOG"])
     from dispatchwire.cli import main
+
+    if os.environ.get("BENCH_CPROFILE"):
+        _profile_on_signals(os.environ["BENCH_CPROFILE"])
 
     main(sys.argv[1:])

@@ -1,12 +1,23 @@
 """Prometheus metrics of the domain, served at /metrics."""
 
+import functools
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 __all__ = [
     "EVENTS_DELETED", "EVENTS_STORED", "MASTERS_ON_SHIFT", "OFFERS_MADE", "OFFERS_RESOLVED",
     "OFFERS_UNDELIVERED", "OFFER_DELIVERY", "ORDERS_PLACED", "ORDERS_REFUSED_OVERLOADED",
-    "PENDING_POLLS",
+    "PENDING_POLLS", "labelled",
 ]
+
+
+@functools.cache
+def labelled(metric: MetricWrapperBase, *values: str) -> Any:
+    """`metric.labels(*values)`, looked up once per set of values (for labels with a few
+    values counted on every event: a lookup costs ~1.5 µs)."""
+    return metric.labels(*values)
 
 ORDERS_PLACED = Counter("dispatchwire_orders_placed", "Orders placed")
 ORDERS_REFUSED_OVERLOADED = Counter(

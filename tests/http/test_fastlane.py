@@ -25,8 +25,7 @@ ORDER = {"applianceType": "washing_machine", "problem": "does not spin", "addres
 @pytest.fixture
 async def plain(api: Api) -> AsyncIterator[httpx.AsyncClient]:
     """A client on the same app and database, without the fast lane."""
-    app = create_app(api.ctx.settings)
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not FastLane]
+    app = create_app(api.ctx.settings, fast_lane=False)
     app.state.ctx = api.ctx
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://test") as client:
@@ -135,7 +134,9 @@ async def through_the_lane_alone(api: Api, client: Person, path: str,
                                  *messages: dict[str, Any]) -> list[dict[str, Any]]:
     """What the fast lane sends for a request, with nothing behind it to pass it on to."""
     lane = FastLane(_never_called, routes=lane_routes(orders.router, orders.create_order,
-                                                         orders.change_status))
+                                                         orders.change_status),
+                    max_body_bytes=MAX_BODY_BYTES)
+    length = sum(len(message.get("body", b"")) for message in messages) or 100
     sent: list[dict[str, Any]] = []
     incoming = iter(messages)
 
@@ -148,7 +149,7 @@ async def through_the_lane_alone(api: Api, client: Person, path: str,
     scope = {"type": "http", "method": "POST", "path": path, "app": SimpleNamespace(
         state=SimpleNamespace(ctx=api.ctx)), "headers": [
         (b"authorization", f"Bearer {client.token}".encode()),
-        (b"content-type", b"application/json")]}
+        (b"content-type", b"application/json"), (b"content-length", str(length).encode())]}
     await lane(scope, receive, send)
     return sent
 
@@ -182,4 +183,25 @@ async def _never_called(scope: Any, receive: Any, send: Any) -> None:
 
 def test_a_route_that_takes_more_than_the_lane_passes_is_refused_at_start() -> None:
     with pytest.raises(ValueError, match="/api/orders"):
-        FastLane(_never_called, routes=lane_routes(orders.router, orders.list_orders))
+        FastLane(_never_called, routes=lane_routes(orders.router, orders.list_orders),
+                 max_body_bytes=MAX_BODY_BYTES)
+
+
+async def test_a_bug_behind_the_lane_is_a_json_500_without_its_trace(api: Api) -> None:
+    client = await api.register("client")
+    await api.master()  # on shift: placing an order offers it, and stores the offer's event
+
+    async def broken(*_: Any) -> None:
+        raise RuntimeError("a secret in the trace")
+
+    api.ctx.outbox.store = broken  # type: ignore[assignment]
+    for fast_lane in (True, False):
+        app = create_app(api.ctx.settings, fast_lane=fast_lane)
+        app.state.ctx = api.ctx
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            response = await http.post("/api/orders", json=ORDER, headers=bearer(client))
+        assert response.status_code == 500, (fast_lane, response.text)
+        assert response.json() == {"detail": "internal server error"}, fast_lane
+        assert response.headers["content-type"] == "application/json"
+    assert await api.call("GET", "/api/orders", client) == []  # rolled back, both times

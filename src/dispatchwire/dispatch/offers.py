@@ -31,7 +31,7 @@ from dispatchwire.dispatch.models import EndReason, OfferStatus
 from dispatchwire.dispatch.ranking import rank_masters, reasons
 from dispatchwire.dispatch.schemas import OfferOut
 from dispatchwire.events.types import EventType, PendingEvent, StoredEvent
-from dispatchwire.metrics import OFFERS_MADE, OFFERS_RESOLVED, OFFERS_UNDELIVERED
+from dispatchwire.metrics import OFFERS_MADE, OFFERS_RESOLVED, OFFERS_UNDELIVERED, labelled
 from dispatchwire.orders import timeline
 from dispatchwire.orders.models import OrderStatus, StepKind
 from dispatchwire.push.jobs import JobKind, cancel_offer_pushes, enqueue_after_numbering
@@ -131,9 +131,8 @@ async def make_offer(ctx: Context, uow: UnitOfWork, *, order: OrderFacts, master
     timeline.record(uow, order.id, StepKind.OFFERED, at=now, assignment_id=offer_id,
                     master_id=master.id, detail={**(why or {}), "slot": slot})
     offer = Offer(offer_id, order.id, master.id, now, expires_at)
-    shown = OfferOut.of(offer_id=offer_id, order=order, created_at=now, expires_at=expires_at)
-    event = ctx.outbox.emit(uow, master.user_id, EventType.NEW_ASSIGNMENT,
-                            shown.event_payload())
+    event = ctx.outbox.emit(uow, master.user_id, EventType.NEW_ASSIGNMENT, OfferOut.event_payload(
+        offer_id=offer_id, order=order, created_at=now, expires_at=expires_at))
     uow.before_commit(_EventOfOffer(offer_id, event).record)  # an `ack` names the event
     first_timer = min(filter(None, (expires_at, undelivered_by)))
     uow.after_commit(lambda: ctx.alarm.note(first_timer))
@@ -250,7 +249,7 @@ async def withdraw_offers(ctx: Context, uow: UnitOfWork, *, reason: EndReason,
 
 
 def _log_withdrawn(withdrawn: Sequence[Withdrawn], reason: EndReason, log_each: bool) -> None:
-    OFFERS_RESOLVED.labels(_STATUS_OF[reason]).inc(len(withdrawn))
+    labelled(OFFERS_RESOLVED, _STATUS_OF[reason]).inc(len(withdrawn))
     if reason == EndReason.UNDELIVERED:
         OFFERS_UNDELIVERED.inc(len(withdrawn))
     for offer in withdrawn if log_each else ():

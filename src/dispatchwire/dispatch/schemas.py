@@ -5,6 +5,7 @@ from typing import Any, Protocol
 
 from pydantic import Field
 
+from dispatchwire.clock import isoformat
 from dispatchwire.dispatch.models import DeliveredVia
 from dispatchwire.orders.schemas import OrderOut
 from dispatchwire.schemas import CamelModel, Id, Timestamp
@@ -52,13 +53,17 @@ class OfferOut(CamelModel):
             problem=order.problem, address=order.address, expires_at=expires_at,
             created_at=created_at, **more)
 
-    def event_payload(self) -> dict[str, Any]:
-        """The `new_assignment` event's fields (an offer just made: nothing delivered yet)."""
-        return {"assignment": self.model_dump(mode="json", by_alias=True, include=_IN_EVENT)}
-
-
-_IN_EVENT = {"id", "order_id", "appliance_type", "problem", "address", "expires_at",
-             "created_at"}
+    @staticmethod
+    def event_payload(*, offer_id: int, order: OfferedOrder, created_at: datetime,
+                      expires_at: datetime) -> dict[str, Any]:
+        """The `new_assignment` event's fields: the offer as `of` shows it, less the delivery
+        (an offer just made: nothing delivered yet). Written out, since it is built for every
+        offer: through the model it cost ~10 µs, this ~3 µs. tests/dispatch/test_schemas.py
+        holds the two to the same JSON."""
+        return {"assignment": {
+            "id": offer_id, "orderId": order.id, "applianceType": order.appliance_type,
+            "problem": order.problem, "address": order.address,
+            "expiresAt": isoformat(expires_at), "createdAt": isoformat(created_at)}}
 
 
 class AssignmentOut(OfferOut):

@@ -16,7 +16,7 @@ from typing import Any
 
 from dispatchwire.clock import utcnow
 from dispatchwire.events.types import PendingEvent, StoredEvent
-from dispatchwire.metrics import EVENTS_STORED
+from dispatchwire.metrics import EVENTS_STORED, labelled
 from dispatchwire.store import Sql, UnitOfWork
 
 __all__ = ["Outbox", "store_events"]
@@ -105,5 +105,5 @@ class _TransactionEvents:
 
     async def publish(self) -> None:
         for stored in self.stored:
-            EVENTS_STORED.labels(stored.type).inc()
+            labelled(EVENTS_STORED, stored.type).inc()
         await self._outbox.publish(self.stored)

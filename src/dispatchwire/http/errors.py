@@ -14,9 +14,11 @@ from starlette.exceptions import HTTPException
 
 from dispatchwire.errors import DomainError
 
-__all__ = ["http_error", "install_error_handlers", "internal_error", "log_refusal", "refused"]
+__all__ = ["INTERNAL_ERROR", "http_error", "install_error_handlers", "internal_error",
+           "log_refusal", "refused"]
 
 _refusals = logging.getLogger("dispatchwire.refused")
+INTERNAL_ERROR = "internal server error"  # a bug's `detail`: what went wrong stays in the log
 
 
 def log_refusal(method: str, path: str, status: int, detail: object) -> None:
@@ -67,5 +69,5 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
 
 async def internal_error(request: Request, exc: Exception) -> Response:
     """A bug: 500 in JSON; the trace goes to the log (the server logs it), never to the client."""
-    return Response(orjson.dumps({"detail": "internal server error"}), status_code=500,
+    return Response(orjson.dumps({"detail": INTERNAL_ERROR}), status_code=500,
                     media_type="application/json")

@@ -31,15 +31,18 @@ from dispatchwire.auth.service import authenticate
 from dispatchwire.context import Context
 from dispatchwire.deps import actor_dependency, context_dependency
 from dispatchwire.errors import DomainError
-from dispatchwire.http.errors import refused
+from dispatchwire.http.errors import INTERNAL_ERROR, refused
+from dispatchwire.http.json_errors import OutageLog, content_length
 from dispatchwire.http.overload import Overload, Overloaded
 from dispatchwire.masters.service import come_back
+from dispatchwire.store.outage import as_unavailable
 
 __all__ = ["FastLane", "lane_routes"]
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _OVERLOADED = Overloaded()  # not logged one by one: http.overload logs while it lasts
 _NO_HEADERS: Mapping[str, str] = {}
+_INTERNAL_ERROR = orjson.dumps({"detail": INTERNAL_ERROR})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,20 +70,29 @@ def lane_routes(router: APIRouter, *endpoints: Callable[..., Any]) -> list[APIRo
 
 
 class FastLane:
-    """ASGI middleware: the given routes here, every other request to `app`."""
+    """ASGI middleware: the given routes here, every other request to `app`.
 
-    def __init__(self, app: ASGIApp, *, routes: Sequence[APIRoute],
+    It stands in front of FastAPI's own middleware (see `app.DispatchApp`), so it answers for
+    itself what those layers would: a body over `max_body_bytes` or of no declared length goes
+    on to them (and is refused there), a database outage is a 503 (logged by `outages`), and a
+    bug a JSON 500, raised on for the server to log with its trace.
+    """
+
+    def __init__(self, app: ASGIApp, *, routes: Sequence[APIRoute], max_body_bytes: int,
                  overload: Overload | None = None,
-                 sheddable: Collection[Callable[..., Any]] = ()) -> None:
+                 sheddable: Collection[Callable[..., Any]] = (),
+                 outages: OutageLog | None = None) -> None:
         """`sheddable`: the endpoints whose requests `overload` may refuse (none without)."""
         self.app = app
         self._lanes = [_lane(route, sheddable=route.endpoint in sheddable) for route in routes]
+        self._max_body_bytes = max_body_bytes
         self._overload = overload or Overload(0)
+        self._outages = outages or OutageLog()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = _match(self._lanes, scope)
         token = _bearer_token(scope) if found is not None else None
-        if found is None or token is None or not _json_content(scope):
+        if found is None or token is None or not self._takes_body(scope):
             await self.app(scope, receive, send)
             return
         lane, path_values = found
@@ -104,8 +116,29 @@ class FastLane:
         except DomainError as exc:
             await _respond(send, *refused(lane.method, scope["path"], exc))
             return
+        except Exception as exc:
+            await self._failed(lane, scope, send, exc)
+            return
         await _respond(send, lane.status, result.model_dump_json(by_alias=True).encode())
         self._overload.served(scope)
+
+    def _takes_body(self, scope: Scope) -> bool:
+        """Whether the body is JSON, of a declared length within the limit (the server's
+        parser holds the body to that length)."""
+        declared = content_length(scope)
+        return declared is not None and declared <= self._max_body_bytes \
+            and _json_content(scope)
+
+    async def _failed(self, lane: _Lane, scope: Scope, send: Send, exc: Exception) -> None:
+        """A 503 for a database outage; for anything else (a bug) a JSON 500 without the
+        trace, and `exc` raised on: the server logs it and closes the connection."""
+        outage = as_unavailable(exc)
+        if outage is None:
+            await _respond(send, 500, _INTERNAL_ERROR)
+            raise exc
+        if outage is not exc:
+            self._outages.warn(exc)
+        await _respond(send, *refused(lane.method, scope["path"], outage))
 
 
 def _lane(route: APIRoute, *, sheddable: bool) -> _Lane:

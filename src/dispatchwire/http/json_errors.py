@@ -29,7 +29,8 @@ from dispatchwire.errors import DomainError
 from dispatchwire.http.errors import log_refusal
 from dispatchwire.store.outage import as_unavailable
 
-__all__ = ["BodyTooLarge", "JsonErrors", "json_refusal", "raw_response"]
+__all__ = ["BodyTooLarge", "JsonErrors", "OutageLog", "content_length", "json_refusal",
+           "raw_response"]
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +49,18 @@ class BodyTooLarge(HTTPException):
 class JsonErrors:
     """ASGI middleware around the whole app: the body limit, and database outages as 503."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int,
+                 outages: "OutageLog | None" = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self._warned_at = -OUTAGE_LOG_EVERY_S
-        self._unwarned = 0  # outage refusals since the last warning
+        self._outages = outages or OutageLog()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         limit = self.max_body_bytes
-        declared = _content_length(scope)
+        declared = content_length(scope)
         if declared is not None and declared > limit:  # refused before reading any of it
             await _answer(scope, send, BodyTooLarge(limit))
             return
@@ -87,11 +88,18 @@ class JsonErrors:
             if refusal is None or started:
                 raise
             if refusal is not exc:
-                self._warn(exc)
+                self._outages.warn(exc)
             await _answer(scope, send, refusal)
 
-    def _warn(self, exc: Exception) -> None:
-        """A line naming the database's error, at most every few seconds of an outage."""
+
+class OutageLog:
+    """A line naming the database's error, at most every few seconds of an outage."""
+
+    def __init__(self) -> None:
+        self._warned_at = -OUTAGE_LOG_EVERY_S
+        self._unwarned = 0  # outage refusals since the last warning
+
+    def warn(self, exc: Exception) -> None:
         now = time.monotonic()
         if now - self._warned_at < OUTAGE_LOG_EVERY_S:
             self._unwarned += 1
@@ -116,7 +124,7 @@ async def _answer(scope: Scope, send: Send, exc: HTTPException | DomainError) ->
     await send({"type": "http.response.body", "body": body})
 
 
-def _content_length(scope: Scope) -> int | None:
+def content_length(scope: Scope) -> int | None:
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:

@@ -5,9 +5,11 @@ validate 422) in JSON. What it and the layers under it would write otherwise, an
 module does instead:
 
 - a body over the limit: Starlette's limit writes `Content Too Large` as text. `JsonErrors`
-  keeps the limit itself and answers 413 in JSON, on every route, the fast lane's included;
+  keeps the limit itself and answers 413 in JSON, on every route (the fast lane passes such
+  bodies on to it);
 - the database out of reach (PostgreSQL down or restarting, SQLite's disk full): a 500 with
-  a trace in the log. `JsonErrors` answers 503 with `Retry-After` (see `outage`);
+  a trace in the log. `JsonErrors` (and the fast lane, in front of it, for its own routes)
+  answers 503 with `Retry-After` (see `outage`), logged by one `OutageLog`;
 - anything unexpected: Starlette's text 500. `internal_error` answers JSON, without the
   trace (it stays in the log);
 - a request the HTTP parser refuses: uvicorn's text 400 (`raw_response` serves
@@ -46,11 +48,32 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"the request body is over the limit of {limit} bytes")
 
 
+class OutageLog:
+    """A line naming the database's error, at most every few seconds of an outage."""
+
+    def __init__(self) -> None:
+        self._warned_at = -OUTAGE_LOG_EVERY_S
+        self._unwarned = 0  # outage refusals since the last warning
+
+    def warn(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._warned_at < OUTAGE_LOG_EVERY_S:
+            self._unwarned += 1
+            return
+        cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        log.warning("the database is unavailable (%s: %s): requests that need it are answered "
+                    "503%s", type(cause).__name__, str(cause)[:200].replace("\n", " "),
+                    f" ({self._unwarned} more since the last such line)" if self._unwarned
+                    else "")
+        self._warned_at, self._unwarned = now, 0
+
+
 class JsonErrors:
-    """ASGI middleware around the whole app: the body limit, and database outages as 503."""
+    """ASGI middleware around FastAPI's routes (the fast lane stands in front of it): the body
+    limit, and database outages as 503."""
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int,
-                 outages: "OutageLog | None" = None) -> None:
+                 outages: OutageLog | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self._outages = outages or OutageLog()
@@ -90,26 +113,6 @@ class JsonErrors:
             if refusal is not exc:
                 self._outages.warn(exc)
             await _answer(scope, send, refusal)
-
-
-class OutageLog:
-    """A line naming the database's error, at most every few seconds of an outage."""
-
-    def __init__(self) -> None:
-        self._warned_at = -OUTAGE_LOG_EVERY_S
-        self._unwarned = 0  # outage refusals since the last warning
-
-    def warn(self, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._warned_at < OUTAGE_LOG_EVERY_S:
-            self._unwarned += 1
-            return
-        cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-        log.warning("the database is unavailable (%s: %s): requests that need it are answered "
-                    "503%s", type(cause).__name__, str(cause)[:200].replace("\n", " "),
-                    f" ({self._unwarned} more since the last such line)" if self._unwarned
-                    else "")
-        self._warned_at, self._unwarned = now, 0
 
 
 async def _answer(scope: Scope, send: Send, exc: HTTPException | DomainError) -> None:

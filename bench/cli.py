@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> None:
 
         uvloop.run(run_profile(options, raw_dir, say))
         return
+    if options.database == "postgresql":
+        _run_postgresql(options, raw_dir)
+        return
     load_before = wait_for_quiet(QUIET_LOAD, options.wait_quiet_s, say) \
         if options.wait_quiet_s > 0 else load_average()
     pinned = pin_self(HELPER_CORE)
@@ -96,6 +99,31 @@ def main(argv: list[str] | None = None) -> None:
     write_reports(results, options.out, say)
     if not results["systems"]:
         sys.exit("bench: no system ran")
+
+
+def _run_postgresql(options: Options, raw_dir: Path) -> None:
+    """bench/postgresql.py's run, written to postgresql.json and postgresql.md."""
+    from bench.postgresql import describe, run_postgresql
+
+    load_before = wait_for_quiet(QUIET_LOAD, options.wait_quiet_s, say) \
+        if options.wait_quiet_s > 0 else load_average()
+    pinned = pin_self(HELPER_CORE)
+    say(f"bench on PostgreSQL: {options.masters} masters, nodes {options.nodes}; load "
+        f"{load_before}; generator pinned to core {HELPER_CORE}: {pinned}")
+    started = time.monotonic()
+    results = uvloop.run(run_postgresql(options, raw_dir, say))
+    results.update(generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                   duration_s=round(time.monotonic() - started, 1),
+                   machine=machine_facts(PEER_DIR), load_before=load_before,
+                   load_after=load_average(), generator_pinned=pinned,
+                   options=_jsonable(vars(options)),
+                   dispatchwire_source=describe_source(options.ref))
+    (options.out / "postgresql.json").write_text(json.dumps(results, indent=1) + "\n")
+    table = describe(results)
+    (options.out / "postgresql.md").write_text(
+        f"# dispatchwire on PostgreSQL + Redis ({results['generated_at']})\n\n"
+        f"CPU: {results['machine'].get('cpu_model')}\n\n{table}")
+    say(table)
 
 
 def _settings_passed() -> dict[str, str]:

@@ -161,6 +161,7 @@ class Step:
     server_cpu_pct: float = 0.0
     server_rss_mib: float = 0.0
     generator_cpu_pct: float = 0.0
+    more_cpu_pct: dict[str, float] = field(default_factory=dict)  # Rig.more_meters()'s
     max_stall_ms: float = 0.0
     gc_max_ms: float | None = None  # dispatchwire only: its longest GC pause in the step
     gc_full: int | None = None  # and its full collections
@@ -194,6 +195,7 @@ async def run_step(rig: Rig, rate: int, duration_s: float) -> Step:
     step.sending_s = time.perf_counter() - start
     step.server_cpu_pct = meters.server.percent()
     step.generator_cpu_pct = meters.generator.percent()
+    step.more_cpu_pct = {name: meter.percent() for name, meter in meters.more.items()}
     step.throughput_per_s = round(len(book.arrived) / step.sending_s, 1)
     step.max_stall_ms = rig.canary.window()
     step.gc_max_ms, step.gc_full = rig.gc_pauses(meters).values()

@@ -58,8 +58,9 @@ class _Master(WSListener):  # type: ignore[misc]
 class Fleet:
     """N master sockets; `subscribed` counts those whose subscription the server confirmed."""
 
-    def __init__(self, url: str, tokens: list[str], *, acks: bool = False) -> None:
-        self.url = url
+    def __init__(self, url: str | list[str], tokens: list[str], *, acks: bool = False) -> None:
+        # several servers (a cluster's nodes): master i connects to urls[i % len(urls)]
+        self.urls = [url] if isinstance(url, str) else url
         self.tokens = tokens
         self.acks = acks
         self.acks_sent = 0
@@ -190,7 +191,8 @@ class Fleet:
             outcome = self._outcome[index] = asyncio.get_running_loop().create_future()
             try:
                 async with limit:  # held until subscribed: `concurrency` masters in flight
-                    await ws_connect(lambda: _Master(self, index), self.url,
+                    await ws_connect(lambda: _Master(self, index),
+                                     self.urls[index % len(self.urls)],
                                      websocket_handshake_timeout=HANDSHAKE_TIMEOUT_S,
                                      read_buffer_init_size=1024)
                     if await asyncio.wait_for(outcome, HANDSHAKE_TIMEOUT_S):

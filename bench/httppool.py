@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import cast
 
-__all__ = ["Done", "HttpPool", "request_bytes"]
+__all__ = ["Done", "HttpPool", "SpreadPool", "request_bytes"]
 
 # Called with (status, body, when the request was written, when the response was complete);
 # status 0 means no response (connection refused or lost, or timed out).
@@ -102,6 +102,11 @@ class HttpPool:
     def idle(self) -> bool:
         return self.in_flight == 0 and self.queue.empty()
 
+    @property
+    def pools(self) -> list["HttpPool"]:
+        """One pool per server (see SpreadPool): the one."""
+        return [self]
+
     async def close(self) -> None:
         for worker in self._workers:
             worker.cancel()
@@ -126,3 +131,31 @@ class HttpPool:
                 status, body = 0, str(exc).encode()
             self.in_flight -= 1
             done(status, body, written, time.perf_counter())
+
+
+class SpreadPool:
+    """Requests dealt in turn over several servers' pools (a cluster's nodes), as a load
+    balancer in front of them would."""
+
+    def __init__(self, ports: list[int], size: int) -> None:
+        self.pools = [HttpPool(port, max(1, size // len(ports))) for port in ports]
+        self._turn = 0
+
+    def start(self) -> None:
+        for pool in self.pools:
+            pool.start()
+
+    def submit(self, request: bytes, done: Done, *, droppable: bool = False) -> None:
+        self._turn = (self._turn + 1) % len(self.pools)
+        self.pools[self._turn].submit(request, done, droppable=droppable)
+
+    def drop_queued(self) -> int:
+        return sum(pool.drop_queued() for pool in self.pools)
+
+    @property
+    def idle(self) -> bool:
+        return all(pool.idle for pool in self.pools)
+
+    async def close(self) -> None:
+        for pool in self.pools:
+            await pool.close()

@@ -37,6 +37,8 @@ class Options:
     profile_s: float = 20.0
     wait_quiet_s: float = 180.0
     out: Path = RESULTS
+    database: str = "sqlite"
+    nodes: list[int] = field(default_factory=lambda: [1, 2])
 
 
 def _ints(text: str) -> list[int]:
@@ -91,6 +93,10 @@ FLAGS: list[tuple[str, object, str]] = [
      "with --profile: dispatch (profile.svg) or delivery (profile-delivery.svg)"),
     ("wait-quiet-s", float, "wait up to this long for a 1-min load < 0.7 first (default 180)"),
     ("out", Path, "where results go (default bench/results)"),
+    ("database", _choice("sqlite", "postgresql"), "sqlite (default): dispatchwire beside the "
+     "peer; postgresql: dispatchwire alone on a throwaway PostgreSQL + Redis, as a cluster of "
+     "--nodes, through the dispatch ladder (bench/postgresql.py)"),
+    ("nodes", _ints, "with --database postgresql: the cluster sizes to run (default 1,2)"),
 ]
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["CpuMeter", "load_average", "machine_facts", "pin_self", "pinned", "rss_bytes",
-           "wait_for_quiet"]
+__all__ = ["CpuGroup", "CpuMeter", "TreeCpuMeter", "load_average", "machine_facts", "pin_self",
+           "pinned", "rss_bytes", "wait_for_quiet"]
 
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -67,6 +67,44 @@ class CpuMeter:
             times = os.times()
             return round((times.user + times.system) * TICKS)
         return _cpu_ticks(self.pid)
+
+
+class TreeCpuMeter(CpuMeter):
+    """A process and its children (PostgreSQL's postmaster and backends): the CPU of the live
+    children, and of those already reaped through the parent's cutime + cstime."""
+
+    def _read(self) -> int:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        own = sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+        return own + _children_ticks(self.pid)
+
+
+def _children_ticks(parent: int) -> int:
+    """utime + stime of `parent`'s live children."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone since the listing
+            continue
+        if int(fields[1]) == parent:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks
+
+
+@dataclass
+class CpuGroup:
+    """Several processes' CPU (a cluster's nodes) summed, in % of one core."""
+
+    meters: list[CpuMeter]
+
+    def start(self) -> "CpuGroup":
+        for meter in self.meters:
+            meter.start()
+        return self
+
+    def percent(self) -> float:
+        return round(sum(meter.percent() for meter in self.meters), 1)
 
 
 def load_average() -> list[float]:

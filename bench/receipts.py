@@ -10,7 +10,7 @@ them fell (the buckets are the server's: 50 ms, 100 ms, 250 ms, ...).
 import asyncio
 import re
 
-from bench.httppool import request_bytes
+from bench.httppool import HttpPool, request_bytes
 from bench.rig import Rig
 
 __all__ = ["bucket_summary", "socket_receipts"]
@@ -30,16 +30,28 @@ def parse_socket_buckets(text: str) -> Buckets:
 
 
 async def socket_receipts(rig: Rig) -> Buckets | None:
-    """The server's histogram of socket receipts now (None: not dispatchwire, or no answer)."""
+    """The server's histogram of socket receipts now, summed over a cluster's nodes (None: not
+    dispatchwire, or a node did not answer)."""
     if rig.system != "dispatchwire":
         return None
+    total: Buckets = {}
+    for pool in rig.pool.pools:
+        found = await _node_receipts(pool, rig.client_tokens[0])
+        if found is None:
+            return None
+        for bound, count in found.items():
+            total[bound] = total.get(bound, 0.0) + count
+    return total
+
+
+async def _node_receipts(pool: HttpPool, token: str) -> Buckets | None:
     answer: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
 
     def done(status: int, body: bytes, _written: float, _done: float) -> None:
         if not answer.done():
             answer.set_result((status, body))
 
-    rig.pool.submit(request_bytes("GET", "/metrics", rig.client_tokens[0], b""), done)
+    pool.submit(request_bytes("GET", "/metrics", token, b""), done)
     try:
         status, body = await asyncio.wait_for(answer, 60)
     except TimeoutError:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from bench.canary import Canary
 from bench.fleet import Fleet
-from bench.httppool import HttpPool
+from bench.httppool import HttpPool, SpreadPool
 from bench.options import Options
-from bench.procs import CpuMeter
+from bench.procs import CpuGroup, CpuMeter
 from bench.seed import Plan
 from bench.servers import Server
 
@@ -25,7 +25,7 @@ class Rig:
     database: Path
     server: Server
     fleet: Fleet
-    pool: HttpPool
+    pool: HttpPool | SpreadPool
     canary: Canary
     client_tokens: list[str] = field(default_factory=list)
     source: Path | None = None  # dispatchwire's src/ when not the installed one (--ref)
@@ -50,7 +50,12 @@ class Rig:
         """Start measuring the server's and the generator's CPU, and the canary's stalls."""
         self.canary.window()
         return Meters(CpuMeter(self.server.pid).start(), CpuMeter(os.getpid()).start(),
-                      time.time())
+                      time.time(),
+                      {name: meter.start() for name, meter in self.more_meters().items()})
+
+    def more_meters(self) -> dict[str, CpuMeter | CpuGroup]:
+        """Other processes whose CPU a step reports apart (a cluster's nodes, PostgreSQL)."""
+        return {}
 
     def gc_pauses(self, meters: "Meters") -> dict[str, float | int | None]:
         """The server's longest GC pause (ms) and its full collections since `meters`."""
@@ -83,6 +88,7 @@ class Rig:
 
 @dataclass
 class Meters:
-    server: CpuMeter
+    server: CpuMeter | CpuGroup
     generator: CpuMeter
     since: float  # wall clock, to match the GC log
+    more: dict[str, CpuMeter | CpuGroup] = field(default_factory=dict)

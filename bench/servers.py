@@ -119,9 +119,11 @@ class Server:
             self.proc.wait()
 
 
-def dispatchwire_env(database: Path, secret: str, source: Path | None) -> dict[str, str]:
-    """The settings of a benchmark's dispatchwire; `source` replaces the installed src/."""
-    env = {"DISPATCHWIRE_DATABASE_URL": f"sqlite:///{database}",
+def dispatchwire_env(database: Path | str, secret: str, source: Path | None) -> dict[str, str]:
+    """The settings of a benchmark's dispatchwire: an SQLite file, or a database URL;
+    `source` replaces the installed src/."""
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
+    env = {"DISPATCHWIRE_DATABASE_URL": url,
            "DISPATCHWIRE_JWT_SECRET": secret}
     if source is not None:
         env["PYTHONPATH"] = str(source)
@@ -134,7 +136,7 @@ class DispatchwireServer(Server):
 
     name = "dispatchwire"
 
-    def __init__(self, *, port: int, database: Path, secret: str, broker_url: str,
+    def __init__(self, *, port: int, database: Path | str, secret: str, broker_url: str,
                  log_path: Path, source: Path | None, gc_log: Path,
                  sql_log: Path | None = None) -> None:
         super().__init__(port=port, log_path=log_path, env={

@@ -41,6 +41,7 @@ class PostgresServer:
     root: Path
     bin: Path
     run_as: str | None
+    durable: bool = False  # PostgreSQL's own defaults (fsync, synchronous commit): benchmarks
 
     @property
     def admin_url(self) -> str:
@@ -50,10 +51,11 @@ class PostgresServer:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
 
     @classmethod
-    def start(cls) -> "PostgresServer":
+    def start(cls, *, durable: bool = False) -> "PostgresServer":
         run_as = _unprivileged_user() if os.geteuid() == 0 else None
         root = Path(tempfile.mkdtemp(prefix="dw-pg-"))
-        server = cls(port=free_port(), root=root, bin=find_pg_bin(), run_as=run_as)
+        server = cls(port=free_port(), root=root, bin=find_pg_bin(), run_as=run_as,
+                     durable=durable)
         if run_as:
             os.chmod(root, 0o755)
             shutil.chown(root, user=run_as)
@@ -64,8 +66,10 @@ class PostgresServer:
 
     def start_again(self) -> None:
         """Start the server on its data folder and port (first, or after `kill`/`shut_down`)."""
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+                   "-c max_connections=300")
+        if not self.durable:  # a test's data need not survive a crash of the machine
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "log"),
                   "-o", options, "-w", "-t", "60", "start")
 
@@ -83,6 +87,11 @@ class PostgresServer:
         """Stop as an operator does (`pg_ctl stop`, fast mode): open sessions are ended, their
         transactions rolled back, and new connections refused until `start_again`."""
         self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
+
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id (its backends are its children)."""
+        return int((self.root / "data" / "postmaster.pid").read_text().split()[0])
 
     def sql(self, statement: str) -> None:
         """Run one statement as the superuser, through psql."""

@@ -5,8 +5,9 @@ Dispatch picks masters with `CAST(specializations AS VARCHAR) = '[]' OR ... LIKE
 statistics on that expression PostgreSQL guesses that a handful of masters match, and then reads
 every master on shift and sorts them, instead of walking `ix_masters_shift_idle` and stopping
 at the first few: 1.3 ms per order at 1,000 masters, growing with them, against 0.14 ms flat
-(docs/performance.md, "PostgreSQL"). Expression statistics need PostgreSQL 14; an older server
-keeps the old plan. SQLite's planner walks the index already: nothing changes there.
+(EXPLAIN ANALYZE; tests/dispatch/test_query_plans.py checks the plan). Expression statistics
+need PostgreSQL 14; an older server keeps the old plan. SQLite's planner walks the index
+already: nothing changes there.
 
 Revision ID: 0007
 Revises: 0006

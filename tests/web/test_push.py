@@ -249,6 +249,7 @@ class Worker:
     def __init__(self, page: Page, cdp: CDPSession, origin: str) -> None:
         self.page, self.cdp, self.origin = page, cdp, origin
         self.registration_id: str | None = None
+        self.activated: set[str] = set()  # registrations with an activated version
 
     @classmethod
     async def of(cls, context: BrowserContext, origin: str) -> "Worker":
@@ -256,6 +257,7 @@ class Worker:
         await page.goto("/health")  # of the origin, and no /master page in sight
         worker = cls(page, await context.new_cdp_session(page), origin)
         worker.cdp.on("ServiceWorker.workerRegistrationUpdated", worker._registrations)
+        worker.cdp.on("ServiceWorker.workerVersionUpdated", worker._versions)
         await worker.cdp.send("ServiceWorker.enable")
         await wait_for(worker._registered)
         return worker
@@ -268,8 +270,18 @@ class Worker:
             if registration["scopeURL"] == f"{self.origin}/" and not registration["isDeleted"]:
                 self.registration_id = registration["registrationId"]
 
+    def _versions(self, event: dict[str, Any]) -> None:
+        for version in event["versions"]:
+            if version["status"] == "activated":
+                self.activated.add(version["registrationId"])
+
+    async def _active(self) -> bool:
+        return self.registration_id in self.activated
+
     async def push(self, data: bytes) -> None:
-        """Deliver a push event, as the browser does when its push service brings one."""
+        """Deliver a push event, as the browser does when its push service brings one, once
+        the worker is active (a push to one still starting can be dropped)."""
+        await wait_for(self._active)
         await self.cdp.send("ServiceWorker.deliverPushMessage", {
             "origin": self.origin, "registrationId": self.registration_id,
             "data": data.decode()})
@@ -279,11 +291,17 @@ class Worker:
 
     async def notices_become(self, check: Any) -> list[dict[str, Any]]:
         """The notifications on screen, once `check(them)` holds."""
-        async def shown() -> tuple[list[dict[str, Any]]] | None:
-            notices = await self.notices()
-            return (notices,) if check(notices) else None  # a tuple: [] is an answer too
+        last: list[list[dict[str, Any]]] = [[]]
 
-        return (await wait_for(shown))[0]  # type: ignore[no-any-return]
+        async def shown() -> tuple[list[dict[str, Any]]] | None:
+            last[0] = await self.notices()
+            return (last[0],) if check(last[0]) else None  # a tuple: [] is an answer too
+
+        try:
+            # A worker that had stopped starts first: seconds on a loaded machine.
+            return (await wait_for(shown, within=15))[0]  # type: ignore[no-any-return]
+        except AssertionError as failed:
+            raise AssertionError(f"{failed}; on screen: {last[0]}") from None
 
 
 async def next_hit(service: WebPushService, count: int) -> dict[str, Any]:

@@ -49,6 +49,9 @@ class ClusterRig(Rig):
     postgres_pid: int = 0
     redis_pid: int = 0
 
+    def server_meter(self) -> CpuMeter | CpuGroup:
+        return CpuGroup([CpuMeter(node.pid) for node in self.nodes])  # all nodes together
+
     def more_meters(self) -> dict[str, CpuMeter | CpuGroup]:
         meters: dict[str, CpuMeter | CpuGroup] = {
             "postgresql": TreeCpuMeter(self.postgres_pid), "redis": CpuMeter(self.redis_pid)}

@@ -49,9 +49,13 @@ class Rig:
     def meters(self) -> "Meters":
         """Start measuring the server's and the generator's CPU, and the canary's stalls."""
         self.canary.window()
-        return Meters(CpuMeter(self.server.pid).start(), CpuMeter(os.getpid()).start(),
+        return Meters(self.server_meter().start(), CpuMeter(os.getpid()).start(),
                       time.time(),
                       {name: meter.start() for name, meter in self.more_meters().items()})
+
+    def server_meter(self) -> CpuMeter | CpuGroup:
+        """The CPU a step reports as the server's."""
+        return CpuMeter(self.server.pid)
 
     def more_meters(self) -> dict[str, CpuMeter | CpuGroup]:
         """Other processes whose CPU a step reports apart (a cluster's nodes, PostgreSQL)."""

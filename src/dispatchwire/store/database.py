@@ -80,7 +80,7 @@ class Database:
             yield self._reader
             return
         async with self.engine.connect() as conn:
-            yield PostgresSql(conn)
+            yield await PostgresSql.on(conn)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[UnitOfWork]:
@@ -106,7 +106,7 @@ class Database:
                 yield uow
             return
         async with self.engine.connect() as conn, conn.begin():
-            yield UnitOfWork(conn, PostgresSql(conn))
+            yield UnitOfWork(conn, await PostgresSql.on(conn))
 
     async def checkpoint(self) -> None:
         """SQLite: copy the WAL into the database file now, in a thread, off the event loop

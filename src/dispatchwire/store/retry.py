@@ -5,6 +5,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
+from asyncpg import PostgresError
 from sqlalchemy.exc import DBAPIError
 from tenacity import (
     before_sleep_log,
@@ -28,8 +29,10 @@ TRANSIENT_SQLSTATES = {"40P01", "40001"}
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, BatchRolledBack):
         return True
-    return isinstance(exc, DBAPIError) and \
-        getattr(exc.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
+    if isinstance(exc, DBAPIError):  # through SQLAlchemy
+        return getattr(exc.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
+    # asyncpg's own, from store.sql's plain statements
+    return isinstance(exc, PostgresError) and exc.sqlstate in TRANSIENT_SQLSTATES
 
 
 RETRIES = 3  # after the first attempt
@@ -57,11 +60,11 @@ def retry_transient(service: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable
     async def call(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await service(*args, **kwargs)
-        except (DBAPIError, BatchRolledBack) as exc:
+        except (DBAPIError, PostgresError, BatchRolledBack) as exc:
             if not is_transient(exc):
                 raise
             log.warning("%s: a transaction was rolled back (%s); running it again",
-                        service.__qualname__, getattr(getattr(exc, "orig", None), "sqlstate",
+                        service.__qualname__, getattr(getattr(exc, "orig", exc), "sqlstate",
                                                       type(exc).__name__))
         return await again(*args, **kwargs)
 

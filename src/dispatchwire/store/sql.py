@@ -2,15 +2,19 @@
 
 The order path (place, offer, cancel, number events) runs a dozen short statements per request.
 Through the ORM each costs ~250 µs of CPU; a statement on SQLite itself costs ~8 µs. `Sql` runs
-plain SQL with `:name` parameters, which both databases accept as written: on SQLite straight
-on the transaction's `sqlite3` connection (see `sqlite_driver`), on PostgreSQL through
-SQLAlchemy's `text()` on the same connection as the session. The ORM keeps everything else.
+plain SQL with `:name` parameters: on SQLite straight on the transaction's `sqlite3` connection
+(see `sqlite_driver`), on PostgreSQL straight on the asyncpg connection under the session's,
+inside its transaction, with the names turned into `$1, $2, ...` once per text. (Through
+SQLAlchemy's `text()`, each statement cost the node ~200 µs of CPU: at ~28 statements an order,
+most of the 8 ms an order cost a node on PostgreSQL; see docs/performance.md, "PostgreSQL".)
+The ORM keeps everything else.
 
 The two differ in how they keep times (SQLite: naive UTC text in SQLAlchemy's format; PostgreSQL:
 timestamptz) and in row locks (SQLite locks the whole file for a writer): `time`, `read_time`
 and `for_update` hide that.
 """
 
+import re
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
@@ -135,17 +139,53 @@ class SqliteSql(Sql):
 
 
 class PostgresSql(Sql):
+    """On the asyncpg connection under an SQLAlchemy connection, in its transaction.
+
+    SQLAlchemy's asyncpg adapter begins its transaction at the connection's first statement; a
+    statement of ours may come first, so it begins it then (`_ready`), the same way, and
+    SQLAlchemy commits or rolls back that one transaction as before. That is the adapter's
+    private part: where it is not as expected, statements go through `text()` as they used to.
+    Errors are asyncpg's own (`store.retry` and `store.outage` read their SQLSTATE).
+    """
+
     locks_rows = True
 
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, adapter: Any = None) -> None:
         self._connection = connection
+        usable = adapter is not None and all(hasattr(adapter, name) for name in (
+            "_connection", "_transaction", "_start_transaction", "_execute_mutex", "autocommit"))
+        self._adapter: Any = adapter if usable else None
+        self._driver: Any = adapter._connection if usable else None
+
+    @classmethod
+    async def on(cls, connection: AsyncConnection) -> "PostgresSql":
+        raw = await connection.get_raw_connection()
+        return cls(connection, raw.dbapi_connection)
+
+    async def _ready(self) -> None:
+        adapter = self._adapter
+        if adapter._transaction is None and not adapter.autocommit:
+            async with adapter._execute_mutex:
+                if adapter._transaction is None:
+                    await adapter._start_transaction()
 
     async def rows(self, sql: str, params: Params = _NO_PARAMS) -> list[Row]:
-        result = await self._connection.execute(_statement(sql), params)
-        return list(result.all()) if result.returns_rows else []
+        if self._driver is None:
+            result = await self._connection.execute(_statement(sql), params)
+            return list(result.all()) if result.returns_rows else []
+        await self._ready()
+        text_, names = _numbered(sql)
+        records = await self._driver.fetch(text_, *[params[name] for name in names])
+        return [tuple(record) for record in records]
 
     async def run_many(self, sql: str, params: Iterable[Params]) -> None:
-        await self._connection.execute(_statement(sql), list(params))
+        if self._driver is None:
+            await self._connection.execute(_statement(sql), list(params))
+            return
+        await self._ready()
+        text_, names = _numbered(sql)
+        await self._driver.executemany(text_, [[each[name] for name in names]
+                                               for each in params])
 
     def time(self, value: datetime) -> datetime:
         return value.astimezone(UTC)
@@ -181,3 +221,20 @@ def int_list(values: Iterable[int]) -> str:
 @lru_cache(maxsize=256)
 def _statement(sql: str) -> TextClause:
     return text(sql)
+
+
+_NAME = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")  # `:name`, as text() finds it; not `::type`
+
+
+@lru_cache(maxsize=512)
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`sql` with `$1, $2, ...` for its `:names` (a name used twice is one number), and the
+    names in the order of their numbers."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return _NAME.sub(number, sql), tuple(names)

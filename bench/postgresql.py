@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import secrets
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -38,6 +39,7 @@ from bench.source import export_source
 __all__ = ["capacity", "describe", "per_order_ms", "run_postgresql"]
 
 CONNECT_TIMEOUT_S = 600.0
+SETTLE_MAX_S, QUIET_PCT = 30.0, 30.0  # of one core, each of the nodes and PostgreSQL
 
 
 @dataclasses.dataclass
@@ -134,7 +136,7 @@ async def _one_size(n: int, options: Options, plan: Plan, pg: PostgresServer,
                                           timeout_s=CONNECT_TIMEOUT_S)
         rig.fleet.start_pinging()
         say(f"  {rig.fleet.n} masters subscribed in {seconds:.1f} s")
-        await asyncio.sleep(2.0)
+        say(f"  settled in {await _settle(rig):.1f} s")
         steps = await run_ladder(rig, say)
         past = await run_past_the_limit(rig, steps, say)
         for step in [*steps, *([past] if past else [])]:
@@ -144,6 +146,21 @@ async def _one_size(n: int, options: Options, plan: Plan, pg: PostgresServer,
                 "dispatch": [_with_costs(step) for step in steps],
                 "dispatch_past_limit": _with_costs(past) if past else None,
                 "fleet_errors": dict(rig.fleet.errors), "fleet_drops": rig.fleet.drops}
+
+
+async def _settle(rig: ClusterRig) -> float:
+    """Wait, up to SETTLE_MAX_S, until the nodes and PostgreSQL are quiet after the masters
+    connected (their last-seen writes, the collections of the connect storm): a first step
+    started 2 s after 10,000 masters connected failed at a rate the next ones held. Seconds
+    waited."""
+    started = time.monotonic()
+    await asyncio.sleep(2.0)
+    while time.monotonic() - started < SETTLE_MAX_S:
+        meters = [rig.server_meter().start(), TreeCpuMeter(rig.postgres_pid).start()]
+        await asyncio.sleep(1.0)
+        if all(meter.percent() < QUIET_PCT for meter in meters):
+            break
+    return time.monotonic() - started
 
 
 def _with_costs(step: Step) -> dict[str, Any]:
@@ -172,6 +189,8 @@ async def run_postgresql(options: Options, raw_dir: Path, say: Any) -> dict[str,
                         (raw_dir / f"pg-{n}-{log.name}").write_bytes(log.read_bytes())
     finally:
         redis.stop()
+        if (pg.root / "log").exists():  # its deadlocks and slow statements, for a look after
+            (raw_dir / "postgresql.log").write_bytes((pg.root / "log").read_bytes())
         await asyncio.to_thread(pg.stop)
     return results
 

@@ -82,12 +82,19 @@ class Withdrawn(NamedTuple):
 _ORDER = "SELECT o.id, o.appliance_type, o.problem, o.address, o.lat, o.lon FROM orders o"
 _PENDING_OF_ORDER = ("SELECT id FROM assignments WHERE order_id = :order_id"
                      f" AND status = '{OfferStatus.PENDING}'")
+# The offer is inserted only if this transaction claims its master (`Sql.try_claim`): a master
+# another transaction is offering something right now is passed over, never waited for. (The
+# unique index alone made the second inserter wait for the first while holding its order's
+# lock; the first, dispatching a master freed by a cancel, then waited for that order: a
+# deadlock PostgreSQL broke after a second, dozens of times a minute at 100 orders/s.)
 _INSERT_OFFER = (
     "INSERT INTO assignments (order_id, master_id, status, created_at, expires_at,"
     " push_due_at, undelivered_by, slot)"
-    f" VALUES (:order_id, :master_id, '{OfferStatus.PENDING}', :created_at, :expires_at,"
-    " :push_due_at, :undelivered_by, :slot) ON CONFLICT DO NOTHING RETURNING id"
+    f" SELECT :order_id, :master_id, '{OfferStatus.PENDING}', :created_at, :expires_at,"
+    " :push_due_at, :undelivered_by, :slot WHERE {claimed}"
+    " ON CONFLICT DO NOTHING RETURNING id"
 )
+MASTER_CLAIMS = 1  # the namespace of the masters' claims
 # Offers end as `expired` when they ran out of time, `cancelled` when taken away.
 _STATUS_OF = {EndReason.TIMEOUT: OfferStatus.EXPIRED, EndReason.UNDELIVERED: OfferStatus.EXPIRED,
               EndReason.WITHDRAWN: OfferStatus.CANCELLED, EndReason.TAKEN: OfferStatus.CANCELLED}
@@ -108,8 +115,8 @@ async def make_offer(ctx: Context, uow: UnitOfWork, *, order: OrderFacts, master
                      now: datetime | None = None, log_it: bool = True, slot: int = 0,
                      why: dict[str, Any] | None = None) -> Offer | None:
     """Offer `order` to `master` in the order's `slot`; None if a concurrent transaction gave
-    the master an offer, or filled the slot, first. `why` is the timeline's reason for this
-    master.
+    the master an offer, or filled the slot, first, or is offering him something now. `why`
+    is the timeline's reason for this master.
 
     With `log_it` False the caller's log line tells of the offer (one line per request).
     """
@@ -121,7 +128,8 @@ async def make_offer(ctx: Context, uow: UnitOfWork, *, order: OrderFacts, master
     sql = uow.sql
     # The partial unique indexes allow one pending offer per master and per slot of an order:
     # a conflict means someone else's offer won, and nothing is inserted.
-    offer_id = await sql.scalar(_INSERT_OFFER, {
+    claimed = sql.try_claim(MASTER_CLAIMS, "master_id")
+    offer_id = await sql.scalar(_INSERT_OFFER.format(claimed=claimed), {
         "order_id": order.id, "master_id": master.id, "created_at": sql.time(now),
         "expires_at": sql.time(expires_at),
         "push_due_at": sql.time(now + timedelta(seconds=settings.push_after_s)),

@@ -40,10 +40,22 @@ class Sql(ABC):
     locks_rows = False
 
     def for_update(self, *tables: str) -> str:
-        """A SELECT's suffix that locks its rows (of `tables`) until the transaction ends."""
+        """A SELECT's suffix that locks its rows (of `tables`) until the transaction ends,
+        against each other such lock and every update. NO KEY: a row inserted elsewhere that
+        refers to a locked one (a timeline step of a locked order) need not wait for the lock,
+        since the key it checks cannot change; waiting there closed deadlocks."""
         if not self.locks_rows:
             return ""
-        return " FOR UPDATE" + (f" OF {', '.join(tables)}" if tables else "")
+        return " FOR NO KEY UPDATE" + (f" OF {', '.join(tables)}" if tables else "")
+
+    def try_claim(self, namespace: int, name: str) -> str:
+        """A condition for a WHERE: true once this transaction holds the claim on
+        (`namespace`, the integer parameter `name`) until it ends, false at once where another
+        holds it (PostgreSQL: a transaction's advisory lock, tried, never waited for). Always
+        true on SQLite, whose one writer at a time has every claim."""
+        if not self.locks_rows:
+            return "1 = 1"
+        return f"pg_try_advisory_xact_lock({int(namespace)}, :{name})"
 
     @abstractmethod
     async def rows(self, sql: str, params: Params = _NO_PARAMS) -> list[Row]: ...

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from dispatchwire.dispatch.eligibility import MasterFacts, OrderFacts
-from dispatchwire.dispatch.offers import lock_orders, make_offer
+from dispatchwire.dispatch.offers import dispatch_for_master, lock_orders, make_offer
 from tests.conftest import Api, Person
 
 pytestmark = [pytest.mark.timeout(60),
@@ -85,3 +85,36 @@ async def test_a_step_of_a_locked_order_is_written_without_waiting_for_the_lock(
     finally:
         release.set()
         await asyncio.wait_for(holder, 10)
+
+
+async def test_a_freed_masters_first_look_passes_over_a_held_order_and_the_next_takes_it(
+        api: Api) -> None:
+    master = await api.master(specializations=["fridge"])  # on shift, and nothing for him
+    [order] = await waiting_orders(api, 1)  # a washing machine
+    async with api.ctx.db.transaction() as uow:  # now he repairs those too; nobody told yet
+        await uow.sql.rows("UPDATE masters SET specializations = CAST(:s AS JSON)"
+                           " WHERE id = :id", {"s": '["washing_machine"]', "id": master.master_id})
+    locked, looked, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def hold_the_order() -> None:
+        async with api.ctx.db.transaction() as uow:
+            await lock_orders(uow.sql, [order["id"]])
+            locked.set()
+            await release.wait()
+
+    async def first_look() -> object:
+        async with api.ctx.db.transaction() as uow:
+            made = await dispatch_for_master(api.ctx, uow, master_id=master.master_id)
+            looked.set()
+        return made  # after the look that follows the commit, which waits for the lock
+
+    holder = asyncio.create_task(hold_the_order())
+    await asyncio.wait_for(locked.wait(), 10)
+    look = asyncio.create_task(first_look())
+    try:
+        await asyncio.wait_for(looked.wait(), 10)  # not held up by the order's holder
+    finally:
+        release.set()
+    assert await asyncio.wait_for(look, 10) is None
+    await asyncio.wait_for(holder, 10)
+    assert await pending_of(api, master) == [order["id"]]  # the second look offered it

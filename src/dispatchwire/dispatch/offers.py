@@ -327,9 +327,12 @@ async def dispatch_for_master(ctx: Context, uow: UnitOfWork, *, master_id: int,
     master, specializations = found
     live = ctx.presence.live_master_ids()
     for order_id in await waiting_orders_for(sql, master_id, specializations):
-        order = await _waiting_order(sql, order_id)
+        # The first look passes over an order another transaction holds (it is dispatching
+        # or ending it): waiting for it here, while this transaction may hold another order,
+        # closed cycles of orders. If nothing is offered, the look after the commit waits.
+        order = await _waiting_order(sql, order_id, skip_locked=look_again)
         if order is None:
-            continue  # taken meanwhile by a concurrent dispatcher
+            continue  # taken meanwhile by a concurrent dispatcher, or held by one
         why = _why(sql, order, master, live, how="free")
         if (offer := await make_offer(ctx, uow, order=order, master=master,
                                       why=why)) is not None:
@@ -372,10 +375,12 @@ async def redispatch(ctx: Context, uow: UnitOfWork, withdrawn: Sequence[Withdraw
         await dispatch_for_master(ctx, uow, master_id=master_id)
 
 
-async def _waiting_order(sql: Sql, order_id: int) -> OrderFacts | None:
-    """The order, locked, if it is `new` and holds no pending offer."""
+async def _waiting_order(sql: Sql, order_id: int, *,
+                         skip_locked: bool = False) -> OrderFacts | None:
+    """The order, locked, if it is `new` and holds no pending offer; with `skip_locked`, None
+    at once if another transaction holds its lock."""
     row = await sql.first(f"{_ORDER} WHERE o.id = :order_id AND o.status = '{OrderStatus.NEW}'"
-                          f"{sql.for_update()}", {"order_id": order_id})
+                          f"{sql.for_update(skip_locked=skip_locked)}", {"order_id": order_id})
     if row is None or await sql.first(_PENDING_OF_ORDER, {"order_id": order_id}):
         return None
     return OrderFacts(*row)

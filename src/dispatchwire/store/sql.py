@@ -39,14 +39,16 @@ class Sql(ABC):
     #: whether `for_update` locks rows (PostgreSQL); SQLite locks the whole file per writer
     locks_rows = False
 
-    def for_update(self, *tables: str) -> str:
+    def for_update(self, *tables: str, skip_locked: bool = False) -> str:
         """A SELECT's suffix that locks its rows (of `tables`) until the transaction ends,
         against each other such lock and every update. NO KEY: a row inserted elsewhere that
         refers to a locked one (a timeline step of a locked order) need not wait for the lock,
-        since the key it checks cannot change; waiting there closed deadlocks."""
+        since the key it checks cannot change; waiting there closed deadlocks. With
+        `skip_locked`, rows another transaction holds are left out rather than waited for."""
         if not self.locks_rows:
             return ""
-        return " FOR NO KEY UPDATE" + (f" OF {', '.join(tables)}" if tables else "")
+        return (" FOR NO KEY UPDATE" + (f" OF {', '.join(tables)}" if tables else "")
+                + (" SKIP LOCKED" if skip_locked else ""))
 
     def try_claim(self, namespace: int, name: str) -> str:
         """A condition for a WHERE: true once this transaction holds the claim on

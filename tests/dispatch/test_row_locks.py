@@ -1,8 +1,9 @@
-"""PostgreSQL: dispatchers never wait for one another where that could close a cycle. Two
+"""PostgreSQL: dispatchers never wait for one another where that could close a cycle. The
 deadlocks the bench met at 100 orders a second (PostgreSQL broke each after its one-second
 deadlock_timeout, and the request took that long): an offer waiting for another transaction's
-offer to the same master while holding its order, and a timeline step waiting for a locked
-order it refers to."""
+offer to the same master while holding its order, a timeline step waiting for a locked order
+it refers to, and a freed master's dispatcher waiting for one waiting order while holding
+another."""
 
 import asyncio
 from datetime import UTC, datetime

@@ -5,8 +5,8 @@ Through the ORM each costs ~250 µs of CPU; a statement on SQLite itself costs ~
 plain SQL with `:name` parameters: on SQLite straight on the transaction's `sqlite3` connection
 (see `sqlite_driver`), on PostgreSQL straight on the asyncpg connection under the session's,
 inside its transaction, with the names turned into `$1, $2, ...` once per text. (Through
-SQLAlchemy's `text()`, each statement cost the node ~200 µs of CPU: at ~28 statements an order,
-most of the 8 ms an order cost a node on PostgreSQL; see docs/performance.md, "PostgreSQL".)
+SQLAlchemy's `text()` a node's marginal CPU per order was ~7 ms in quick runs, against ~5 ms
+this way, for ~28 statements an order; see docs/performance.md, "PostgreSQL + Redis".)
 The ORM keeps everything else.
 
 The two differ in how they keep times (SQLite: naive UTC text in SQLAlchemy's format; PostgreSQL:

@@ -404,7 +404,9 @@ async def test_a_socket_that_stops_reading_is_cut_off_while_another_masters_offe
     assert all(frame.get("code") == "unknown_type" for frame in slow.received[1:])
     assert during_stall, "the cut-off came before any offer: no overlap was tested"
     assert max(latencies) < 3.0, latencies  # prompt, not held behind the stalled reader
-    assert rss_peak < 300 and rss_after < 300
+    # Each refused frame is let go as soon as it is answered: a bad frame kept in a reference
+    # cycle until the next collection held ~180 MiB of a flood like this one.
+    assert rss_peak - rss_before < 40, f"the server grew by {rss_peak - rss_before:.0f} MiB"
 
 
 # -- 3. a peer that never answers protocol pings ------------------------------------------------

@@ -188,7 +188,7 @@ class Api:
                                json={"email": email, "password": password})
         return {**data["user"], "token": data["token"]}
 
-    async def wait_subscribed(self, master_id: int, within: float = 5.0) -> None:
+    async def wait_subscribed(self, master_id: int, within: float = 15.0) -> None:
         """Until the master's socket is subscribed: offers made before are not pushed to it."""
         admin = await self.login("admin@example.com", "admin-demo-1")
         deadline = asyncio.get_running_loop().time() + within

@@ -99,7 +99,10 @@ class Session:
         try:
             message = parse(text) if text is not None else None
         except ProtocolError as exc:
-            message = exc
+            # A copy without the traceback: kept, the raised one would form a cycle with this
+            # frame (and through it the frame's text and the read it came in), which only a
+            # collection frees; a flood of bad frames held hundreds of MiB meanwhile.
+            message = ProtocolError(exc.code, exc.message)
         # An ack of what this socket was sent costs nothing: clients ack every event, and a
         # replay's acks come in bursts.
         free = isinstance(message, Ack) and self.conn.actor is not None and \

@@ -68,7 +68,9 @@ class Connection:
     def __init__(self, transport: Transport, *, queue_size: int) -> None:
         self.socket_id = next(_socket_ids)
         self.transport = transport
-        self.backlog: deque[_Waiting | _CloseAfterSending | _PingAfterSending] = deque()
+        # Made when first needed, and let go once written: an empty deque costs ~0.75 KiB, and
+        # most sockets never wait (docs/performance.md, memory per socket).
+        self.backlog: deque[_Waiting | _CloseAfterSending | _PingAfterSending] | None = None
         self.queue_size = queue_size
         self.actor: Actor | None = None
         # Where the socket is in its user's events, and how it gets the next ones (hub.py):
@@ -85,7 +87,7 @@ class Connection:
         self.subscribed = False
         self.closing = False
         self.opened_at = time.monotonic()
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: set[asyncio.Task[None]] | None = None  # made by the first `spawn`
         self.expiry: asyncio.TimerHandle | None = None
         self._room: asyncio.Future[None] | None = None  # resolved when the backlog shrinks
 
@@ -94,8 +96,13 @@ class Connection:
         return self.actor.user_id if self.actor else None
 
     @property
+    def waiting(self) -> int:
+        """How many frames (and closes or pings) wait for the peer to read."""
+        return len(self.backlog) if self.backlog is not None else 0
+
+    @property
     def backlogged(self) -> bool:
-        return len(self.backlog) >= self.queue_size
+        return self.waiting >= self.queue_size
 
     def wants(self, event_type: str) -> bool:
         return self.offers_live or event_type not in OFFER_TYPES
@@ -110,7 +117,7 @@ class Connection:
             self.close(Close.SLOW_READER, "send queue full: the client is not reading",
                        reason="slow_reader")
         else:
-            self.backlog.append((text, kind, stored_at))
+            self._keep((text, kind, stored_at))
 
     def ping_after_sending(self) -> bytes:
         """Ping the peer once what was sent so far has been written; the ping's payload.
@@ -122,7 +129,7 @@ class Connection:
             if not self.backlog and self.transport.writable:
                 self.transport.ping(payload)
             else:
-                self.backlog.append(_PingAfterSending(payload))
+                self._keep(_PingAfterSending(payload))
         return payload
 
     async def send_waiting(self, text: str, kind: str, *, within: float) -> None:
@@ -144,13 +151,15 @@ class Connection:
         while self.backlog and self.transport.writable:
             item = self.backlog.popleft()
             if isinstance(item, _CloseAfterSending):
-                self.backlog.clear()
+                self.backlog = None
                 self.transport.close(item.code, item.message)
                 break
             if isinstance(item, _PingAfterSending):
                 self.transport.ping(item.payload)
                 continue
             self._write(*item)
+        if not self.backlog:
+            self.backlog = None
         if self._room is not None and not self._room.done() and not self.backlogged:
             self._room.set_result(None)
 
@@ -169,19 +178,27 @@ class Connection:
         if self.backlog and not self.backlogged:
             self.backlog.append(_CloseAfterSending(code, message[:120]))
         else:
-            self.backlog.clear()
+            self.backlog = None
             self.transport.close(code, message[:120])
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` for this socket; it is cancelled when the socket ends."""
         task = asyncio.create_task(work)
+        if self.tasks is None:
+            self.tasks = set()
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: "asyncio.Task[None]") -> None:
+        if self.tasks is not None:
+            self.tasks.discard(task)
+            if not self.tasks:
+                self.tasks = None  # an empty set is ~0.2 KiB, on every socket
 
     def stop(self) -> None:
         """The socket is gone: cancel its timer and every task it started."""
         self.closing = True
-        self.backlog.clear()
+        self.backlog = None
         if self.expiry is not None:
             self.expiry.cancel()
         if self.pong_deadline is not None:
@@ -189,8 +206,13 @@ class Connection:
         self.expiry = self.pong_deadline = None  # a handle may hold its callback's owner
         if self._room is not None and not self._room.done():
             self._room.set_result(None)
-        for task in list(self.tasks):
+        for task in list(self.tasks or ()):
             task.cancel()
+
+    def _keep(self, item: "_Waiting | _CloseAfterSending | _PingAfterSending") -> None:
+        if self.backlog is None:
+            self.backlog = deque()
+        self.backlog.append(item)
 
     def _write(self, text: str, kind: str, stored_at: float | None) -> None:
         self.transport.send_text(text)

@@ -155,7 +155,7 @@ class Hub:
         text: str | None = None
         kind = str(message.get("type"))
         for conn in self._by_user.get(user_id, ()):
-            if not conn.closing and len(conn.backlog) <= conn.queue_size // 2:
+            if not conn.closing and conn.waiting <= conn.queue_size // 2:
                 text = text or encode(message)
                 conn.send(text, kind)
 

@@ -70,13 +70,15 @@ class Session:
                                   now=time.monotonic())
         self.refused_in_a_row = 0
         self._busy = False  # an answer is being read from the database
-        self._waiting: deque[str | None] = deque()  # frames (None: binary) read meanwhile
+        self._waiting: deque[str | None] | None = None  # frames (None: binary) read meanwhile
         self._auth_deadline: asyncio.TimerHandle | None = later(settings.ws_auth_timeout_s,
                                                                 self._auth_timed_out)
 
     def received(self, text: str | None) -> None:
         """A whole message from the client: its text, or None for a binary one."""
         if self._busy:
+            if self._waiting is None:
+                self._waiting = deque()  # made when needed: most sockets never need it
             self._waiting.append(text)
             return
         try:
@@ -149,6 +151,8 @@ class Session:
         self._busy = False
         while self._waiting and not self._busy:
             self.received(self._waiting.popleft())
+        if not self._waiting:
+            self._waiting = None
         if not self._busy:
             self.reader.hold_reading(False)
 

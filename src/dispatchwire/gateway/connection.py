@@ -60,7 +60,7 @@ class Connection:
     stopped reading, and the socket is cut off rather than made to hold an ever longer backlog.
     """
 
-    __slots__ = ("_room", "acks", "actor", "backlog", "closing", "cursor", "expiry",
+    __slots__ = ("_room", "acks", "actor", "backlog", "closing", "cursor",
                  "missed_live", "offers_live", "opened_at", "pings", "pong_deadline",
                  "queue_size", "reading_stored", "socket_id", "subscribed", "tasks",
                  "transport", "unacked", "unponged")
@@ -88,7 +88,6 @@ class Connection:
         self.closing = False
         self.opened_at = time.monotonic()
         self.tasks: set[asyncio.Task[None]] | None = None  # made by the first `spawn`
-        self.expiry: asyncio.TimerHandle | None = None
         self._room: asyncio.Future[None] | None = None  # resolved when the backlog shrinks
 
     @property
@@ -199,11 +198,9 @@ class Connection:
         """The socket is gone: cancel its timer and every task it started."""
         self.closing = True
         self.backlog = None
-        if self.expiry is not None:
-            self.expiry.cancel()
         if self.pong_deadline is not None:
             self.pong_deadline.cancel()
-        self.expiry = self.pong_deadline = None  # a handle may hold its callback's owner
+        self.pong_deadline = None  # a handle may hold its callback's owner
         if self._room is not None and not self._room.done():
             self._room.set_result(None)
         for task in list(self.tasks or ()):

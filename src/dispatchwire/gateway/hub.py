@@ -31,6 +31,7 @@ from dispatchwire.events.stream import (
 )
 from dispatchwire.events.types import CLOSE_SOCKETS, StoredEvent
 from dispatchwire.gateway.connection import Connection
+from dispatchwire.gateway.expiries import Expiries
 from dispatchwire.gateway.metrics import (
     CONNECTIONS,
     RECONNECT_SECONDS,
@@ -62,6 +63,7 @@ class Hub:
         self._catch_ups: set[asyncio.Task[None]] = set()
         self._reads = asyncio.Semaphore(CONCURRENT_READS)
         self.receipts = Receipts(ctx)
+        self.expiries = Expiries()  # of the sockets' tokens
         ctx.broker.add_listener(self.deliver)
         ctx.broker.add_gap_listener(self._on_broker_gap)
         ctx.broker.add_transient_listener(self.deliver_transient)

@@ -89,6 +89,7 @@ class Session:
     def ended(self, code: int) -> None:
         """The socket is gone, with the close code it went with."""
         self._stop_auth_deadline()
+        self.hub.expiries.forget(self.conn.socket_id)
         self.hub.detach(self.conn)
         self.conn.stop()
         log.info("socket %s of user %s disconnected (%s) after %.1f s", self.conn.socket_id,
@@ -272,10 +273,12 @@ class Session:
             self._error("forbidden", exc.message)
 
     def _watch_expiry(self, expires_at: float) -> None:
-        if self.conn.expiry is not None:
-            self.conn.expiry.cancel()
-        delay = max(0.0, expires_at - time.time())
-        self.conn.expiry = later(delay, self._refuse, "token has expired: log in again")
+        self.hub.expiries.watch(self.conn.socket_id, expires_at, self)
+
+    def expired(self) -> None:
+        """The token this socket authenticated with ran out (gateway/expiries.py)."""
+        if not self.conn.closing:
+            self._refuse("token has expired: log in again")
 
     def _refuse(self, message: str) -> None:
         self._reply("auth_error", message=message)

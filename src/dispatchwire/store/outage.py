@@ -24,7 +24,19 @@ _SQLITE_FULL = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOP
 
 
 def as_unavailable(exc: BaseException) -> ServiceUnavailable | None:
-    """The 503 for a database outage behind `exc`, or None when `exc` is something else."""
+    """The 503 for a database outage behind `exc`, or None when `exc` is something else.
+
+    The driver's adapter, which `store.sql.PostgresSql` calls directly, raises its own classes
+    with asyncpg's error as the cause and without SQLAlchemy's reading of it: causes count."""
+    for _ in range(4):  # a chain of causes, never a cycle of them
+        found = _unavailable(exc)
+        if found is not None or exc.__cause__ is None:
+            return found
+        exc = exc.__cause__
+    return None
+
+
+def _unavailable(exc: BaseException) -> ServiceUnavailable | None:
     if isinstance(exc, ServiceUnavailable):
         return exc
     if isinstance(exc, sa.TimeoutError):  # no pooled connection came free in time
@@ -53,10 +65,17 @@ def _gone() -> ServiceUnavailable:
 
 
 def _is_asyncpg_connection_error(exc: BaseException) -> bool:
-    """asyncpg's "connection is closed" and the like, which carry no SQLSTATE."""
+    """asyncpg's "connection is closed" and the like, which carry no SQLSTATE. Its
+    `InternalClientError` is one too: a statement finds the protocol still taking in an error
+    the server sent unasked, the "terminating connection" of a shutdown, before the socket's
+    close is read ("cannot switch to state 15; another operation (2) is in progress")."""
     try:
-        from asyncpg.exceptions import ConnectionDoesNotExistError, InterfaceError
+        from asyncpg.exceptions import (
+            ConnectionDoesNotExistError,
+            InterfaceError,
+            InternalClientError,
+        )
     except ImportError:  # pragma: no cover - asyncpg is a dependency
         return False
-    return isinstance(exc, ConnectionDoesNotExistError) or (
+    return isinstance(exc, ConnectionDoesNotExistError | InternalClientError) or (
         isinstance(exc, InterfaceError) and "closed" in str(exc))

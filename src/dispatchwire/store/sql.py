@@ -159,7 +159,8 @@ class PostgresSql(Sql):
     statement of ours may come first, so it begins it then (`_ready`), the same way, and
     SQLAlchemy commits or rolls back that one transaction as before. That is the adapter's
     private part: where it is not as expected, statements go through `text()` as they used to.
-    Errors are asyncpg's own (`store.retry` and `store.outage` read their SQLSTATE).
+    Errors are asyncpg's own, or, from beginning the transaction, the adapter's with asyncpg's
+    as the cause: `store.retry` reads their SQLSTATE, `store.outage` their causes too.
     """
 
     locks_rows = True

@@ -207,6 +207,12 @@ async def _forever(what: str, step: Callable[[], Awaitable[None]]) -> None:
         except asyncio.CancelledError:
             raise
         except (RedisError, OSError) as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # Cancelled (`disconnect`), but redis-py raised its own error in place of the
+                # cancellation, as it may while connecting: retrying would never end, and
+                # `disconnect` would wait for ever (a `create-admin` hung so).
+                raise asyncio.CancelledError from exc
             if failures == 0:
                 log.warning("%s failed (%s); retrying until it answers", what,
                             type(exc).__name__)

@@ -157,6 +157,7 @@ class RedisBroker:
     async def _receive(self, pubsub: PubSub) -> None:
         heard = pinged = time.monotonic()
         while True:
+            _end_if_cancelled()
             message = await pubsub.get_message(timeout=1.0)
             now = time.monotonic()
             if message is not None:
@@ -197,22 +198,28 @@ class RedisBroker:
                 log.exception("gap listener failed")
 
 
+def _end_if_cancelled() -> None:
+    """Raise CancelledError if this task was cancelled. redis-py may swallow a cancel that
+    comes while it connects, or answer it with an error of its own; a loop that retried or
+    read on would never end, and `disconnect`, which cancels the loops and waits for them,
+    would wait for ever (a `create-admin` hung so in CI)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def _forever(what: str, step: Callable[[], Awaitable[None]]) -> None:
     """Run `step` again and again; on Redis errors wait (capped, jittered) and go on."""
     failures = 0
     while True:
+        _end_if_cancelled()
         try:
             await step()
             failures = 0
         except asyncio.CancelledError:
             raise
         except (RedisError, OSError) as exc:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                # Cancelled (`disconnect`), but redis-py raised its own error in place of the
-                # cancellation, as it may while connecting: retrying would never end, and
-                # `disconnect` would wait for ever (a `create-admin` hung so).
-                raise asyncio.CancelledError from exc
+            _end_if_cancelled()
             if failures == 0:
                 log.warning("%s failed (%s); retrying until it answers", what,
                             type(exc).__name__)

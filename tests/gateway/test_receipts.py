@@ -232,6 +232,41 @@ async def test_a_master_who_could_not_be_reached_gets_nothing_until_he_is_seen_a
     assert not await unreachable(api, master)
 
 
+@pytest.mark.parametrize("settings_overrides", [{
+    "assignment_timeout_s": 0.5, "undelivered_timeout_s": 2.0, "ws_ping_timeout_s": 1.0,
+    "push_after_s": 60.0}])
+async def test_a_resume_replaying_an_offer_past_its_deadline_adds_no_sent_step(
+        live: Live) -> None:
+    api = live.api
+    master = await api.master()
+    client, admin = await api.register("client"), await api.admin()
+    async with await live.master_socket(master, acks=True) as ws:
+        first = await api.order(client)
+        offer = await ws.recv()
+        await ws.send({"type": "ack", "eventId": offer["eventId"]})
+        assert (await ws.recv(timeout=5))["reason"] == "timeout"
+    async with await live.socket().connect() as ws:
+        await ws.auth(master, lastEventId=0, acks=True)
+        replayed = [await ws.recv(), await ws.recv()]
+        await ws.send({"type": "subscribe_assignments"})
+        await ws.recv_until("subscribed_assignments")
+        second = await api.order(client)
+        live_offer = await ws.recv()
+        await ws.send({"type": "ack", "eventId": live_offer["eventId"]})
+
+        async def second_sent() -> bool:  # stored after anything the replay would have
+            steps = await api.call("GET", f"/api/admin/orders/{second['id']}/timeline", admin)
+            return "sent" in [step["kind"] for step in steps]
+
+        await wait_for(second_sent, within=5)
+    assert [frame["type"] for frame in replayed] == ["new_assignment", "assignment_expired"]
+    assert live_offer["assignment"]["orderId"] == second["id"]
+    steps = await api.call("GET", f"/api/admin/orders/{first['id']}/timeline", admin)
+    kinds = [step["kind"] for step in steps]
+    assert kinds.count("sent") == 1  # the live frame's; not the replay's, after `expired`
+    assert kinds.index("sent") < kinds.index("expired")
+
+
 async def pending_of(api: Api, master: Person) -> list[dict[str, Any]]:
     """The master's pending offers, read without polling (a poll would deliver them)."""
     async with api.ctx.db.session() as session:

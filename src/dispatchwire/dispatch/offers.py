@@ -51,6 +51,7 @@ __all__ = [
     "make_offer",
     "mark_unreachable",
     "offer_in",
+    "open_offer_in",
     "redispatch",
     "seen",
     "withdraw_offers",
@@ -173,6 +174,14 @@ def offer_in(stored: StoredEvent) -> int | None:
     if stored.type != EventType.NEW_ASSIGNMENT:
         return None
     return int(stored.payload["assignment"]["id"])
+
+
+def open_offer_in(stored: StoredEvent, now: datetime) -> int | None:
+    """The id of the offer a `new_assignment` event makes, if its deadline is still ahead."""
+    offer_id = offer_in(stored)
+    if offer_id is None or parse_time(stored.payload["assignment"]["expiresAt"]) <= now:
+        return None
+    return offer_id
 
 
 def first_timer_of(stored: StoredEvent, settings: Settings) -> datetime | None:

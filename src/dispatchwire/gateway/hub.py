@@ -261,7 +261,7 @@ class Hub:
                 if replay or conn.wants(stored.type):
                     await conn.send_waiting(encode(stored.to_message()), stored.type,
                                             within=within)
-                    self.receipts.sent(conn, stored)
+                    self.receipts.sent(conn, stored, from_store=True)
             if replay:
                 REPLAYED_EVENTS.inc(len(events))
             if len(events) < PAGE and conn.cursor < newest:

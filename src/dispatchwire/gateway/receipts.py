@@ -31,7 +31,7 @@ from typing import Any
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
 from dispatchwire.dispatch.models import DeliveredVia
-from dispatchwire.dispatch.offers import offer_in
+from dispatchwire.dispatch.offers import offer_in, open_offer_in
 from dispatchwire.dispatch.receipts import record_deliveries, record_sent_and_delivered
 from dispatchwire.events.types import StoredEvent
 from dispatchwire.gateway.connection import Connection
@@ -62,9 +62,13 @@ class Receipts:
         self._tasks: set[asyncio.Task[None]] = set()
         ctx.due_receipts.kept_by(self.settle)
 
-    def sent(self, conn: Connection, stored: StoredEvent) -> None:
-        """A frame of `stored` was handed to the socket: if it makes an offer, await its proof."""
-        offer_id = offer_in(stored)
+    def sent(self, conn: Connection, stored: StoredEvent, *, from_store: bool = False) -> None:
+        """A frame of `stored` was handed to the socket: if it makes an offer, await its proof.
+
+        An offer read back `from_store` past its deadline (a resume replays what the socket
+        missed) can no longer be answered: it is no step of its order (a `sent` after its
+        `expired` would mislead whoever reads the timeline), and nothing waits for its proof."""
+        offer_id = open_offer_in(stored, utcnow()) if from_store else offer_in(stored)
         if offer_id is None or conn.closing:
             return
         self._note_sent(conn, stored, offer_id)

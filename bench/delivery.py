@@ -18,6 +18,7 @@ from typing import Any, cast
 import orjson
 
 from bench.dispatch import GIVE_UP_AFTER_S, Step
+from bench.hostspeed import describe, probe_host
 from bench.procs import rss_bytes
 from bench.rig import Rig
 from bench.stats import summarize
@@ -126,7 +127,7 @@ def next_event_ids(rig: Rig) -> list[int]:
 
 async def run_step(rig: Rig, publisher: Publisher, rate: int, duration_s: float,
                    event_ids: list[int]) -> Step:
-    step = Step(rate=rate, planned_s=duration_s)
+    step = Step(rate=rate, planned_s=duration_s, host_probe_ms=probe_host())
     sink = _Deliveries()
     rig.fleet.sink = sink
     meters = rig.meters()
@@ -219,7 +220,7 @@ async def run_delivery(rig: Rig, redis_port: int, say: Any) -> list[Step]:
                 f"p50 {lat['p50_ms']} p99 {lat['p99_ms']} max {lat['max_ms']} ms; "
                 f"lost {step.lost}, misrouted {step.misrouted}; server CPU "
                 f"{step.server_cpu_pct}%, generator CPU {step.generator_cpu_pct}%, "
-                f"max stall {step.max_stall_ms} ms")
+                f"max stall {step.max_stall_ms} ms{describe(step.host_probe_ms)}")
             if not step.held:
                 break
     finally:

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from bench.hostspeed import describe, probe_host
 from bench.httppool import request_bytes
 from bench.procs import rss_bytes
 from bench.receipts import bucket_summary, socket_receipts
@@ -163,6 +164,7 @@ class Step:
     generator_cpu_pct: float = 0.0
     more_cpu_pct: dict[str, float] = field(default_factory=dict)  # Rig.more_meters()'s
     max_stall_ms: float = 0.0
+    host_probe_ms: dict[str, float] = field(default_factory=dict)  # bench/hostspeed.py
     gc_max_ms: float | None = None  # dispatchwire only: its longest GC pause in the step
     gc_full: int | None = None  # and its full collections
     gc_by_generation: dict[str, dict[str, float]] = field(default_factory=dict)  # every one
@@ -174,7 +176,7 @@ async def run_step(rig: Rig, rate: int, duration_s: float) -> Step:
     at_once = rig.options.free_masters == "cancel"
     if not at_once:  # every order holds a master until the step ends: use at most half of them
         duration_s = min(duration_s, rig.fleet.n / 2 / rate)
-    step = Step(rate=rate, planned_s=duration_s)
+    step = Step(rate=rate, planned_s=duration_s, host_probe_ms=probe_host())
     book = OrderBook(rig, cancel_at_once=at_once)
     rig.fleet.sink = book
     receipts_before = await socket_receipts(rig)
@@ -284,4 +286,5 @@ def _describe(system: str, step: Step) -> str:
             f"placed, lost {step.lost}, misrouted {step.misrouted}, errors {step.http_errors}, "
             f"refused (503) {step.refused}; "
             f"throughput {step.throughput_per_s}/s; server CPU {step.server_cpu_pct}%, "
-            f"generator CPU {step.generator_cpu_pct}%, max stall {step.max_stall_ms} ms")
+            f"generator CPU {step.generator_cpu_pct}%, max stall {step.max_stall_ms} ms"
+            f"{describe(step.host_probe_ms)}")

@@ -21,6 +21,7 @@ ROWS: list[tuple[str, str, str]] = [
     ("dispatch", "max_stall_ms", "dispatch: longest loop stall at that rate, ms"),
     ("dispatch", "gc_max_ms", "dispatch: longest GC pause at that rate, ms"),
     ("dispatch", "generator_cpu_pct", "dispatch: generator CPU, top step, %"),
+    ("dispatch", "host_probe_ms", "dispatch: host probe on the server's core there, ms"),
     ("dispatch", "past_limit_rate_per_s", "dispatch past the limit: orders/s (twice the most)"),
     ("dispatch", "past_limit_per_s", "dispatch past the limit: offers/s delivered"),
     ("dispatch", "past_limit_share", "dispatch past the limit: share of the most (goal >= 0.9)"),
@@ -47,12 +48,13 @@ ROWS: list[tuple[str, str, str]] = [
     ("delivery", "max_stall_ms", "delivery: longest loop stall at the ceiling, ms"),
     ("delivery", "gc_max_ms", "delivery: longest GC pause at the ceiling, ms"),
     ("delivery", "generator_cpu_pct", "delivery: generator CPU, top step, %"),
+    ("delivery", "host_probe_ms", "delivery: host probe on the server's core there, ms"),
 ]
 
 STEP_KEYS = ("rate", "held", "gave_up", "sent", "placed", "offers", "lost", "misrouted",
              "duplicates", "throughput_per_s", "server_cpu_pct", "server_rss_mib",
              "generator_cpu_pct", "max_stall_ms", "gc_max_ms", "gc_full", "gc_by_generation",
-             "http_errors", "refused", "cancel_errors", "dropped")
+             "http_errors", "refused", "cancel_errors", "dropped", "host_probe_ms")
 
 
 def _step(raw: dict[str, Any]) -> dict[str, Any]:
@@ -92,6 +94,8 @@ def _ladder(raw_steps: list[dict[str, Any]], memory: dict[str, Any]) -> dict[str
         "server_rss_mib": shown.get("server_rss_mib"),
         "max_stall_ms": shown.get("max_stall_ms"),
         "gc_max_ms": shown.get("gc_max_ms"),
+        # bench/hostspeed.py: a fixed piece of work timed before the step (more: a slower host)
+        "host_probe_ms": (shown.get("host_probe_ms") or {}).get("server_core"),
         "generator_cpu_pct": max((step["generator_cpu_pct"] for step in steps), default=None),
         "held_any": top is not None,
         "steps": steps,

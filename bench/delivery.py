@@ -18,7 +18,7 @@ from typing import Any, cast
 import orjson
 
 from bench.dispatch import GIVE_UP_AFTER_S, Step
-from bench.hostspeed import describe, probe_host
+from bench.hostspeed import describe
 from bench.procs import rss_bytes
 from bench.rig import Rig
 from bench.stats import summarize
@@ -127,7 +127,7 @@ def next_event_ids(rig: Rig) -> list[int]:
 
 async def run_step(rig: Rig, publisher: Publisher, rate: int, duration_s: float,
                    event_ids: list[int]) -> Step:
-    step = Step(rate=rate, planned_s=duration_s, host_probe_ms=probe_host())
+    step = Step(rate=rate, planned_s=duration_s)
     sink = _Deliveries()
     rig.fleet.sink = sink
     meters = rig.meters()
@@ -157,6 +157,7 @@ async def run_step(rig: Rig, publisher: Publisher, rate: int, duration_s: float,
     step.generator_cpu_pct = meters.generator.percent()
     step.throughput_per_s = round(len(sink.arrived) / step.sending_s, 1)
     step.max_stall_ms = rig.canary.window()
+    step.host_probe_ms = rig.host.window()
     step.gc_max_ms, step.gc_full = rig.gc_pauses(meters).values()
     step.gc_by_generation = rig.gc_generations(meters)
     await until(lambda: len(sink.arrived) + sink.misrouted >= step.sent, DRAIN_S)

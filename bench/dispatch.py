@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from bench.hostspeed import describe, probe_host
+from bench.hostspeed import describe
 from bench.httppool import request_bytes
 from bench.procs import rss_bytes
 from bench.receipts import bucket_summary, socket_receipts
@@ -176,7 +176,7 @@ async def run_step(rig: Rig, rate: int, duration_s: float) -> Step:
     at_once = rig.options.free_masters == "cancel"
     if not at_once:  # every order holds a master until the step ends: use at most half of them
         duration_s = min(duration_s, rig.fleet.n / 2 / rate)
-    step = Step(rate=rate, planned_s=duration_s, host_probe_ms=probe_host())
+    step = Step(rate=rate, planned_s=duration_s)
     book = OrderBook(rig, cancel_at_once=at_once)
     rig.fleet.sink = book
     receipts_before = await socket_receipts(rig)
@@ -200,6 +200,7 @@ async def run_step(rig: Rig, rate: int, duration_s: float) -> Step:
     step.more_cpu_pct = {name: meter.percent() for name, meter in meters.more.items()}
     step.throughput_per_s = round(len(book.arrived) / step.sending_s, 1)
     step.max_stall_ms = rig.canary.window()
+    step.host_probe_ms = rig.host.window()
     step.gc_max_ms, step.gc_full = rig.gc_pauses(meters).values()
     step.gc_by_generation = rig.gc_generations(meters)
     if step.gave_up:

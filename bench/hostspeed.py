@@ -1,28 +1,34 @@
-"""How fast each core runs just before a step: a fixed piece of pure-Python work, timed.
+"""How fast each core ran during a step: a fixed piece of pure-Python work, timed all along.
 
-A cloud host changes speed under a benchmark (another tenant, a migrated vCPU, frequency) and
-the guest does not see it as steal: in one session the same code at the same rate took 54% of
-a core in one run and 84% in the next, and the reference commit failed at a rate it had held
-ten minutes before. A ratio between two runs means something only if the host ran them at the
-same speed. So before each step the generator times the same work (`WORK_LOOPS` turns of a
-small loop, a few milliseconds) on the server's core and on its own, and the step reports the
-median of `PROBES` tries per core: more milliseconds than the run's other steps (or than the
-other system's run) mean a slower host for that step, whatever the step's own figures say.
+A cloud host changes speed under a benchmark (another tenant on the same physical core, a
+migrated vCPU, frequency) and the guest does not see it as steal: in one session the same code
+at the same rate took 54% of a core in one run and 84% in the next, and the same few
+milliseconds of work took 2.8 ms on a core one moment and 5.3 ms the next. A ratio between two
+runs means something only if the host ran them at the same speed. So while the benchmark runs,
+a small process on each core (the server's, the generator's) times the same work
+(`WORK_LOOPS` turns of a small loop, ~2 ms) every `EVERY_S`, and each step reports the median
+per core over its own span: more milliseconds than in the other system's step (or the run's
+other steps) mean a slower host there, whatever the step's own figures say. The probes take
+about 1% of each core, from both systems alike.
 
-The server's core is idle between steps, so the probe measures the host rather than the server;
-the generator's event loop waits the ~20 ms the probes take.
+`python -m bench.hostspeed` is one such probe: it prints each timing, in ms, a line each.
 """
 
-import os
 import statistics
+import subprocess
+import sys
+import threading
 import time
 
+from bench.procs import pinned
+from bench.seed import REPO
 from bench.servers import HELPER_CORE, SERVER_CORE
 
-__all__ = ["describe", "probe_cores", "probe_host"]
+__all__ = ["HostProbe", "describe"]
 
-WORK_LOOPS = 40_000
-PROBES = 5
+WORK_LOOPS = 20_000
+EVERY_S = 0.25
+CORES = {"server_core": SERVER_CORE, "generator_core": HELPER_CORE}
 
 
 def _work() -> float:
@@ -36,33 +42,56 @@ def _work() -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def probe_ms(core: int) -> float | None:
-    """The median time of the fixed work on `core` (this thread moved there meanwhile); None
-    where this thread cannot be pinned."""
-    if not hasattr(os, "sched_getaffinity") or core >= (os.cpu_count() or 1):
-        return None
-    before = os.sched_getaffinity(0)
-    try:
-        os.sched_setaffinity(0, {core})
-        _work()  # the move itself, and a warm cache
-        return round(statistics.median(_work() for _ in range(PROBES)), 2)
-    finally:
-        os.sched_setaffinity(0, before)
+class HostProbe:
+    """One probe process per core; `window()` is each core's median timing since the last."""
 
+    def __init__(self) -> None:
+        self._procs: list[subprocess.Popen[str]] = []
+        self._timings: dict[str, list[float]] = {}
 
-def probe_cores(cores: dict[str, int]) -> dict[str, float]:
-    """`probe_ms` for each named core (those that could be probed)."""
-    times = {name: probe_ms(core) for name, core in cores.items()}
-    return {name: ms for name, ms in times.items() if ms is not None}
+    def start(self, cores: dict[str, int] = CORES) -> "HostProbe":
+        for name, core in cores.items():
+            proc = subprocess.Popen(pinned([sys.executable, "-m", "bench.hostspeed"], core),
+                                    cwd=REPO, stdout=subprocess.PIPE, text=True, bufsize=1)
+            self._procs.append(proc)
+            self._timings[name] = []
+            threading.Thread(target=self._read, args=(name, proc), daemon=True,
+                             name=f"host-probe-{name}").start()
+        return self
 
+    def _read(self, name: str, proc: "subprocess.Popen[str]") -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self._timings[name].append(float(line))
 
-def probe_host() -> dict[str, float]:
-    """The probe on the server's core and on the generator's."""
-    return probe_cores({"server_core": SERVER_CORE, "generator_core": HELPER_CORE})
+    def window(self) -> dict[str, float]:
+        """The median timing per core since the last window, in ms (cores with none left out)."""
+        medians = {}
+        for name in self._timings:
+            timings, self._timings[name] = self._timings[name], []
+            if timings:
+                medians[name] = round(statistics.median(timings), 2)
+        return medians
+
+    def stop(self) -> None:
+        for proc in self._procs:
+            proc.kill()
+            proc.wait()
+        self._procs.clear()
 
 
 def describe(probe: dict[str, float]) -> str:
-    """For a step's line: `; host probe 3.1/2.9 ms` (server's core / generator's)."""
+    """For a step's line: `; host probe 1.6/1.5 ms` (the server's core / the generator's)."""
     if not probe:
         return ""
     return "; host probe " + "/".join(f"{ms:.1f}" for ms in probe.values()) + " ms"
+
+
+if __name__ == "__main__":
+    _work()  # a warm cache
+    try:
+        while True:
+            print(f"{_work():.3f}", flush=True)
+            time.sleep(EVERY_S)
+    except (BrokenPipeError, KeyboardInterrupt):
+        pass

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench.canary import Canary
 from bench.fleet import Fleet
+from bench.hostspeed import HostProbe
 from bench.httppool import HttpPool, SpreadPool
 from bench.options import Options
 from bench.procs import CpuGroup, CpuMeter
@@ -33,6 +34,7 @@ class Rig:
     next_seq: int = 1  # order numbers run on across steps and scenarios
     delivery_order: int | None = None  # the order the delivery scenario's offers name
     sql_per_message: list[tuple[str, float]] = field(default_factory=list)  # when profiling
+    host: HostProbe = field(default_factory=HostProbe)  # the host's speed, per step
 
     def offers_by_id(self, assignment_ids: list[int]) -> dict[int, int]:
         """assignment id -> master id, as the server stored them (read-only, beside it)."""
@@ -49,6 +51,7 @@ class Rig:
     def meters(self) -> "Meters":
         """Start measuring the server's and the generator's CPU, and the canary's stalls."""
         self.canary.window()
+        self.host.window()
         return Meters(self.server_meter().start(), CpuMeter(os.getpid()).start(),
                       time.time(),
                       {name: meter.start() for name, meter in self.more_meters().items()})

@@ -78,8 +78,10 @@ async def open_rig(system: str, options: Options, plan: Plan, workdir: Path, say
         say(f"{system}: ready in {ready_s:.1f} s (pid {server.pid}, port {port})")
         rig.pool.start()
         await rig.canary.start()
+        rig.host.start()
         yield rig
     finally:
+        rig.host.stop()
         await rig.canary.stop()
         await fleet.close()
         await rig.pool.close()

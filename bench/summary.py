@@ -94,7 +94,7 @@ def _ladder(raw_steps: list[dict[str, Any]], memory: dict[str, Any]) -> dict[str
         "server_rss_mib": shown.get("server_rss_mib"),
         "max_stall_ms": shown.get("max_stall_ms"),
         "gc_max_ms": shown.get("gc_max_ms"),
-        # bench/hostspeed.py: a fixed piece of work timed before the step (more: a slower host)
+        # bench/hostspeed.py: a fixed piece of work timed all through the step (more: a slower host)
         "host_probe_ms": (shown.get("host_probe_ms") or {}).get("server_core"),
         "generator_cpu_pct": max((step["generator_cpu_pct"] for step in steps), default=None),
         "held_any": top is not None,

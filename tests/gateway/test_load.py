@@ -127,10 +127,15 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def running_server(tmp_path: Path, **settings: str) -> AsyncIterator[Running]:
-    """A server on a fresh SQLite file, with cheap password hashing and one admin."""
+    """A server on a fresh SQLite file, with cheap password hashing and one admin.
+
+    The load shedding is off unless asked for: these tests load the server on purpose, and on
+    a busy machine it refused an order a test placed to time a round trip (a 503, in `make test`).
+    It has its own tests (tests/http/test_overload.py)."""
     raise_open_files_limit()  # before the start: the server inherits it
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'load.db'}"
-    env = {"DISPATCHWIRE_JWT_SECRET": TEST_SECRET, **CHEAP_ARGON2, **settings}
+    env = {"DISPATCHWIRE_JWT_SECRET": TEST_SECRET, **CHEAP_ARGON2,
+           "DISPATCHWIRE_OVERLOAD_QUEUE_MS": "0", **settings}
     await asyncio.to_thread(create_admin, database_url, env)
     process = ServerProcess(database_url=database_url, env=env, log_path=tmp_path / "server.log")
     await asyncio.to_thread(process.start)

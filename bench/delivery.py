@@ -82,6 +82,13 @@ class _Deliveries:
         return now - self.due[self.waiting[0]] if self.waiting else 0.0
 
 
+def _cut_off(step: Step) -> str:
+    if not step.cut_off_sockets:
+        return ""
+    return (f" (and {step.lost_on_cut_off} on the {step.cut_off_sockets} sockets that closed"
+            " meanwhile: slow readers cut off, or dropped)")
+
+
 def _iso(at: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(at))
 
@@ -130,6 +137,7 @@ async def run_step(rig: Rig, publisher: Publisher, rate: int, duration_s: float,
     step = Step(rate=rate, planned_s=duration_s)
     sink = _Deliveries()
     rig.fleet.sink = sink
+    rig.fleet.dropped.clear()
     meters = rig.meters()
     n = rig.fleet.n
     total = max(1, round(rate * duration_s))
@@ -163,15 +171,30 @@ async def run_step(rig: Rig, publisher: Publisher, rate: int, duration_s: float,
     await until(lambda: len(sink.arrived) + sink.misrouted >= step.sent, DRAIN_S)
     latencies = [sink.arrived[seq] - sink.due[seq] for seq in sink.arrived]
     step.placed, step.offers = step.sent, len(sink.arrived)
-    step.lost = step.sent - len(sink.arrived) - sink.misrouted
+    _count_lost(step, sink, cut_off=rig.fleet.dropped)
     step.misrouted, step.duplicates = sink.misrouted, sink.duplicates
     step.latency = summarize(latencies)
     step.latencies_ms = [round(x * 1000, 3) for x in latencies]
     step.server_rss_mib = round(rss_bytes(rig.server.pid) / 2**20, 1)
     p99 = step.latency["p99_ms"]
-    step.held = (not step.gave_up and step.lost == 0 and step.misrouted == 0
-                 and p99 is not None and p99 <= rig.options.p99_limit_ms)
+    step.held = (not step.gave_up and step.lost == 0 and step.lost_on_cut_off == 0
+                 and step.misrouted == 0 and p99 is not None and p99 <= rig.options.p99_limit_ms)
     return step
+
+
+def _count_lost(step: Step, sink: _Deliveries, *, cut_off: set[int]) -> None:
+    """Frames that never arrived, in two counts. Those meant for a socket that closed during
+    the step (the server cuts off a slow reader whose send queue filled, and drops a socket
+    that leaves a ping unanswered) are `lost_on_cut_off`: a real event is stored, and the
+    app's resume would read it back, but these made-up ones exist in no database, so they are
+    gone. The rest are `lost`: frames a socket that stayed never got. Either fails the step;
+    the line says which."""
+    missing = step.sent - len(sink.arrived) - sink.misrouted
+    on_cut_off = sum(1 for seq in sink.due if seq not in sink.arrived
+                     and sink.target[seq] in cut_off) if cut_off else 0
+    step.lost_on_cut_off = min(missing, on_cut_off)
+    step.lost = missing - step.lost_on_cut_off
+    step.cut_off_sockets = len(cut_off)
 
 
 async def warm_up(rig: Rig, publisher: Publisher, event_ids: list[int]) -> None:
@@ -219,7 +242,7 @@ async def run_delivery(rig: Rig, redis_port: int, say: Any) -> list[Step]:
             lat = step.latency
             say(f"  {rig.system} delivery {rate}/s: {'held' if step.held else 'FAILED'}; "
                 f"p50 {lat['p50_ms']} p99 {lat['p99_ms']} max {lat['max_ms']} ms; "
-                f"lost {step.lost}, misrouted {step.misrouted}; server CPU "
+                f"lost {step.lost}{_cut_off(step)}, misrouted {step.misrouted}; server CPU "
                 f"{step.server_cpu_pct}%, generator CPU {step.generator_cpu_pct}%, "
                 f"max stall {step.max_stall_ms} ms{describe(step.host_probe_ms)}")
             if not step.held:

@@ -63,6 +63,7 @@ class OrderBook:
         self.acked: dict[int, float] = {}  # seq -> when the master's ack of its offer went out
         self.offers: dict[int, tuple[int, int, int]] = {}  # seq -> (socket, offer id, order id)
         self.duplicates = 0
+        self.fanned = 0  # with fan-out, an order's other offers (its cancel withdraws them)
         self.strays = 0  # offers of earlier steps' orders, arriving late
         self.cancel_errors: Counter[int] = Counter()
         self._waiting: deque[int] = deque()
@@ -86,6 +87,9 @@ class OrderBook:
 
     def on_offer(self, index: int, assignment: dict[str, Any], at: float) -> None:
         seq = int(assignment["problem"].rsplit("#", 1)[1])
+        if seq in self.arrived and self.rig.fanout > 1:
+            self.fanned += 1  # one of the order's K offers, after the first: no second cancel
+            return
         if self.cancel_at_once or seq not in self.due:
             self.cancel(seq, assignment["orderId"])
         if seq not in self.due:
@@ -150,8 +154,13 @@ class Step:
     placed: int = 0
     offers: int = 0
     lost: int = 0
+    # delivery: frames lost on sockets that closed during the step (slow readers cut off),
+    # counted apart from `lost`; and how many sockets closed
+    lost_on_cut_off: int = 0
+    cut_off_sockets: int = 0
     misrouted: int = 0
     duplicates: int = 0
+    fanned: int = 0  # with fan-out: offers of an order that arrived after its first
     http_errors: dict[str, int] = field(default_factory=dict)
     refused: int = 0  # orders refused early with 503 (the server's load shedding)
     cancel_errors: int = 0
@@ -228,6 +237,7 @@ def _settle(rig: Rig, book: OrderBook, step: Step) -> None:
     step.lost = sum(1 for seq in book.placed if seq not in book.arrived)
     step.misrouted = book.misrouted()
     step.duplicates = book.duplicates
+    step.fanned = book.fanned
     step.http_errors = dict(book.http_errors)
     step.refused = book.refused
     step.cancel_errors = sum(book.cancel_errors.values())
@@ -248,7 +258,7 @@ async def run_past_the_limit(rig: Rig, steps: list[Step], say: Any) -> Step | No
         return None
     saturation = max(step.throughput_per_s for step in steps)
     step = await run_step(rig, max(1, round(2 * saturation)), rig.options.step_s)
-    say(_describe(rig.system, step) + f" (past the limit: twice the {saturation}/s most)")
+    say(_describe(rig, step) + f" (past the limit: twice the {saturation}/s most)")
     return step
 
 
@@ -259,7 +269,7 @@ async def run_ladder(rig: Rig, say: Any) -> list[Step]:
     for rate in rig.options.rates:
         step = await run_step(rig, rate, rig.options.step_s)
         steps.append(step)
-        say(_describe(rig.system, step))
+        say(_describe(rig, step))
         if not step.held:
             break
     if not steps or steps[0].held:
@@ -270,22 +280,24 @@ async def run_ladder(rig: Rig, say: Any) -> list[Step]:
             break
         step = await run_step(rig, probe, rig.options.step_s)
         steps.append(step)
-        say(_describe(rig.system, step) + " (a probe below the ladder)")
+        say(_describe(rig, step) + " (a probe below the ladder)")
         if step.held:
             break
         probe = min(probe // 2, int(step.throughput_per_s * 0.7))
     return steps
 
 
-def _describe(system: str, step: Step) -> str:
+def _describe(rig: Rig, step: Step) -> str:
+    system = rig.system + (f" (K = {rig.fanout})" if rig.fanout > 1 else "")
+    fanned = f" (and {step.fanned} more offers of them)" if rig.fanout > 1 else ""
     lat = step.latency
     verdict = "held" if step.held else "FAILED" + (" (gave up)" if step.gave_up else "")
     receipt = (f"; receipt (POST -> ack) p50 {step.receipt['p50_ms']} p99 "
                f"{step.receipt['p99_ms']} ms" if step.receipt.get("count") else "")
     return (f"  {system} dispatch {step.rate}/s: {verdict}; p50 {lat['p50_ms']} p99 "
             f"{lat['p99_ms']} max {lat['max_ms']} ms{receipt}; offers {step.offers}/{step.placed} "
-            f"placed, lost {step.lost}, misrouted {step.misrouted}, errors {step.http_errors}, "
-            f"refused (503) {step.refused}; "
+            f"placed{fanned}, lost {step.lost}, misrouted {step.misrouted}, errors "
+            f"{step.http_errors}, refused (503) {step.refused}; "
             f"throughput {step.throughput_per_s}/s; server CPU {step.server_cpu_pct}%, "
             f"generator CPU {step.generator_cpu_pct}%, max stall {step.max_stall_ms} ms"
             f"{describe(step.host_probe_ms)}")

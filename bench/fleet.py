@@ -77,6 +77,7 @@ class Fleet:
         self.errors: Counter[str] = Counter()
         self.connect_failures = 0  # attempts that ended before `subscribed_assignments`
         self.drops = 0  # subscribed sockets that the server closed or lost
+        self.dropped: set[int] = set()  # the masters whose socket went so, since last cleared
         self._outcome: list[asyncio.Future[bool] | None] = [None] * self.n
         self._all = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -152,6 +153,7 @@ class Fleet:
             self.is_subscribed[index] = False
             self.subscribed -= 1
             self.drops += 1
+            self.dropped.add(index)
             self._all.clear()
 
     def _settle(self, index: int, subscribed: bool) -> None:

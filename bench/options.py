@@ -8,7 +8,7 @@ from pathlib import Path
 __all__ = ["SCENARIOS", "SYSTEMS", "Options", "parse_options"]
 
 SYSTEMS = ("dispatchwire", "peer")
-SCENARIOS = ("dispatch", "storm", "delivery")
+SCENARIOS = ("dispatch", "storm", "fanout", "delivery")
 RESULTS = Path(__file__).with_name("results")
 
 
@@ -23,6 +23,7 @@ class Options:
     delivery_rates: list[int] = field(default_factory=lambda: [2000, 4000, 8000, 16000, 32000])
     delivery_step_s: float = 5.0
     free_masters: str = "cancel"
+    fanout: int = 3
     storm_rate: float = 2.0
     storm_timeout_s: float = 60.0
     ref: str | None = None
@@ -68,12 +69,14 @@ FLAGS: list[tuple[str, object, str]] = [
     ("masters", int, "connected masters, N (default 10000)"),
     ("clients", int, "clients placing orders (default 100)"),
     ("systems", _names(SYSTEMS), "which systems, comma-separated (default: both)"),
-    ("scenarios", _names(SCENARIOS), "which scenarios: dispatch,storm,delivery (default: all)"),
+    ("scenarios", _names(SCENARIOS), "which scenarios: dispatch,storm,fanout,delivery (default: "
+     "all; fanout is dispatchwire's alone)"),
     ("rates", _ints, "the dispatch ladder, orders/s (default 250,500,1000,2000,4000)"),
     ("step-s", float, "seconds per dispatch step (default 10)"),
     ("free-masters", _choice("cancel", "between-steps"), "how masters are freed: each order's "
      "client cancels it as soon as its offer arrives (cancel, default), or all after each "
      "step, untimed (between-steps)"),
+    ("fanout", int, "the fanout scenario's K: offers made at once per order (default 3)"),
     ("delivery-rates", _ints, "the delivery ladder, messages/s (default 2000,...,32000)"),
     ("delivery-step-s", float, "seconds per delivery step (default 5)"),
     ("storm-rate", float, "orders/s placed through the connect storm, at most half what the "

@@ -35,6 +35,7 @@ class Rig:
     delivery_order: int | None = None  # the order the delivery scenario's offers name
     sql_per_message: list[tuple[str, float]] = field(default_factory=list)  # when profiling
     host: HostProbe = field(default_factory=HostProbe)  # the host's speed, per step
+    fanout: int = 1  # offers the server makes at once per order (the fanout scenario's K)
 
     def offers_by_id(self, assignment_ids: list[int]) -> dict[int, int]:
         """assignment id -> master id, as the server stored them (read-only, beside it)."""

@@ -38,13 +38,16 @@ SQL_COUNTS = "sql-counts.json"  # bench.server_probe's statement counts, when pr
 
 
 def make_server(system: str, *, port: int, database: Path, plan: Plan, redis: str | None,
-                workdir: Path, source: Path | None, count_sql: bool = False) -> Server:
+                workdir: Path, source: Path | None, count_sql: bool = False,
+                settings: dict[str, str] | None = None) -> Server:
+    """`settings`: dispatchwire's own, beside its defaults (the peer has none)."""
     log_path = workdir / f"{system}-server.log"
     if system == "dispatchwire":
         return DispatchwireServer(port=port, database=database, secret=plan.secret,
                                   broker_url=redis or "memory://", log_path=log_path,
                                   source=source, gc_log=workdir / "dispatchwire-gc.log",
-                                  sql_log=workdir / SQL_COUNTS if count_sql else None)
+                                  sql_log=workdir / SQL_COUNTS if count_sql else None,
+                                  settings=settings)
     return PeerServer(port=port, database=database, secret=plan.secret, redis_url=redis,
                       log_path=log_path)
 
@@ -115,16 +118,36 @@ async def _connect(rig: Rig, say: Any) -> dict[str, Any]:
 
 async def _restart_for_delivery(rig: Rig, redis: RedisServer, workdir: Path, say: Any) -> float:
     """Restart the server with the delivery trigger; seconds until the masters are back."""
+    return await _restart(rig, workdir, say, redis=redis.url, why="the delivery trigger")
+
+
+async def _restart(rig: Rig, workdir: Path, say: Any, *, why: str, redis: str | None = None,
+                   settings: dict[str, str] | None = None) -> float:
+    """Restart the server (on the same database) so; seconds until the masters are back."""
     await rig.server.stop()
     rig.server = make_server(rig.system, port=rig.server.port, database=rig.database,
-                             plan=rig.plan, redis=redis.url, workdir=workdir,
-                             source=rig.source, count_sql=rig.options.profile)
+                             plan=rig.plan, redis=redis, workdir=workdir, source=rig.source,
+                             count_sql=rig.options.profile, settings=settings)
     await rig.server.start()
     seconds = await rig.fleet.connect(concurrency=rig.options.connect_concurrency,
                                       timeout_s=CONNECT_TIMEOUT_S)
     await asyncio.sleep(2.0)
-    say(f"  {rig.system}: restarted with the delivery trigger; masters back in {seconds:.1f} s")
+    say(f"  {rig.system}: restarted with {why}; masters back in {seconds:.1f} s")
     return seconds
+
+
+async def _run_fanout(rig: Rig, workdir: Path, say: Any) -> list[dict[str, Any]]:
+    """The dispatch ladder again, on a server that offers each order to K masters at once
+    (DISPATCHWIRE_OFFER_FANOUT, issue 18): the first offer to arrive is timed, the client then
+    cancels, which withdraws the others."""
+    k = rig.options.fanout
+    await _restart(rig, workdir, say, why=f"fan-out K = {k}",
+                   settings={"DISPATCHWIRE_OFFER_FANOUT": str(k)})
+    rig.fanout = k
+    try:
+        return [dataclasses.asdict(step) for step in await run_ladder(rig, say)]
+    finally:
+        rig.fanout = 1
 
 
 async def run_system(system: str, options: Options, plan: Plan, workdir: Path,
@@ -143,6 +166,8 @@ async def run_system(system: str, options: Options, plan: Plan, workdir: Path,
                 result["dispatch_past_limit"] = dataclasses.asdict(past)
         if "storm" in options.scenarios:
             result["storm"] = dataclasses.asdict(await run_storm(rig, say, capacity))
+        if "fanout" in options.scenarios and system == "dispatchwire":
+            result["fanout"] = await _run_fanout(rig, workdir, say)
         if "delivery" in options.scenarios and redis is not None:
             result["delivery_reconnect_s"] = await _restart_for_delivery(rig, redis, workdir,
                                                                          say)

@@ -138,11 +138,13 @@ class DispatchwireServer(Server):
 
     def __init__(self, *, port: int, database: Path | str, secret: str, broker_url: str,
                  log_path: Path, source: Path | None, gc_log: Path,
-                 sql_log: Path | None = None) -> None:
+                 sql_log: Path | None = None, settings: dict[str, str] | None = None) -> None:
+        """`settings`: DISPATCHWIRE_* variables beside the defaults (a scenario's own)."""
         super().__init__(port=port, log_path=log_path, env={
             **dispatchwire_env(database, secret, source), "DISPATCHWIRE_HOST": "127.0.0.1",
             "DISPATCHWIRE_PORT": str(port), "DISPATCHWIRE_BROKER_URL": broker_url,
-            "BENCH_GC_LOG": str(gc_log), **({"BENCH_SQL_LOG": str(sql_log)} if sql_log else {})})
+            "BENCH_GC_LOG": str(gc_log), **({"BENCH_SQL_LOG": str(sql_log)} if sql_log else {}),
+            **(settings or {})})
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "bench.server_probe", "serve"]

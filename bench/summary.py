@@ -28,6 +28,10 @@ ROWS: list[tuple[str, str, str]] = [
     ("dispatch", "past_limit_p99_ms", "dispatch past the limit: p99 of orders taken, ms"),
     ("dispatch", "past_limit_refused", "dispatch past the limit: refused early (503)"),
     ("dispatch", "past_limit_gave_up", "dispatch past the limit: generator gave up (2 s waits)"),
+    ("fanout", "rate_per_s", "fan-out (K offers an order): highest rate held, orders/s"),
+    ("fanout", "p99_ms", "fan-out: p99 at that rate (none held: last step), ms"),
+    ("fanout", "saturation_per_s", "fan-out: most orders/s offered (any step)"),
+    ("fanout", "server_cpu_pct", "fan-out: server CPU at that rate, %"),
     ("memory", "kib_per_connection", "memory: KiB per subscribed connection"),
     ("memory", "rss_idle_mib", "memory: server RSS idle, MiB"),
     ("memory", "rss_connected_mib", "memory: server RSS with N subscribed, MiB"),
@@ -44,6 +48,7 @@ ROWS: list[tuple[str, str, str]] = [
     ("delivery", "p99_ms", "delivery: p99 at the ceiling (none held: last step), ms"),
     ("delivery", "max_ms", "delivery: max at the ceiling (none held: last step), ms"),
     ("delivery", "lost", "delivery: messages lost (whole ladder)"),
+    ("delivery", "lost_on_cut_off", "delivery: lost on sockets that closed (slow readers)"),
     ("delivery", "server_cpu_pct", "delivery: server CPU at the ceiling, %"),
     ("delivery", "max_stall_ms", "delivery: longest loop stall at the ceiling, ms"),
     ("delivery", "gc_max_ms", "delivery: longest GC pause at the ceiling, ms"),
@@ -54,7 +59,8 @@ ROWS: list[tuple[str, str, str]] = [
 STEP_KEYS = ("rate", "held", "gave_up", "sent", "placed", "offers", "lost", "misrouted",
              "duplicates", "throughput_per_s", "server_cpu_pct", "server_rss_mib",
              "generator_cpu_pct", "max_stall_ms", "gc_max_ms", "gc_full", "gc_by_generation",
-             "http_errors", "refused", "cancel_errors", "dropped", "host_probe_ms")
+             "http_errors", "refused", "cancel_errors", "dropped", "host_probe_ms",
+             "lost_on_cut_off", "cut_off_sockets")
 
 
 def _step(raw: dict[str, Any]) -> dict[str, Any]:
@@ -87,6 +93,7 @@ def _ladder(raw_steps: list[dict[str, Any]], memory: dict[str, Any]) -> dict[str
         "server_receipts": sum(step.get("server_receipts") or 0 for step in steps)
         if any("server_receipts" in step for step in steps) else None,
         "lost": sum(step["lost"] for step in steps),
+        "lost_on_cut_off": sum(step.get("lost_on_cut_off", 0) for step in steps),
         "misrouted": sum(step["misrouted"] for step in steps),
         "saturation_per_s": max((step["throughput_per_s"] for step in steps), default=None),
         "kib_per_connection": memory.get("kib_per_connection"),
@@ -133,6 +140,8 @@ def summarize_run(results: dict[str, Any]) -> dict[str, Any]:
             if "dispatch_past_limit" in raw:
                 ladder.update(_past_limit(raw["dispatch_past_limit"], ladder))
             scenarios.setdefault("dispatch", {})[system] = ladder
+        if "fanout" in raw:  # dispatchwire's alone: the peer has no fan-out
+            scenarios.setdefault("fanout", {})[system] = _ladder(raw["fanout"], memory)
         if "storm" in raw:
             scenarios.setdefault("connect_storm", {})[system] = _storm(raw["storm"], memory)
         if "delivery" in raw:

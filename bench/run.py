@@ -123,7 +123,8 @@ async def _restart_for_delivery(rig: Rig, redis: RedisServer, workdir: Path, say
 
 async def _restart(rig: Rig, workdir: Path, say: Any, *, why: str, redis: str | None = None,
                    settings: dict[str, str] | None = None) -> float:
-    """Restart the server (on the same database) so; seconds until the masters are back."""
+    """Restart the server on the same database, with `redis` as its broker (or its own) and
+    `settings`; seconds until the masters are back."""
     await rig.server.stop()
     rig.server = make_server(rig.system, port=rig.server.port, database=rig.database,
                              plan=rig.plan, redis=redis, workdir=workdir, source=rig.source,

@@ -179,9 +179,14 @@ def offer_in(stored: StoredEvent) -> int | None:
 def open_offer_in(stored: StoredEvent, now: datetime) -> int | None:
     """The id of the offer a `new_assignment` event makes, if its deadline is still ahead."""
     offer_id = offer_in(stored)
-    if offer_id is None or parse_time(stored.payload["assignment"]["expiresAt"]) <= now:
+    if offer_id is None or _deadline(stored) <= now:
         return None
     return offer_id
+
+
+def _deadline(stored: StoredEvent) -> datetime:
+    """A `new_assignment` event's offer's deadline."""
+    return parse_time(stored.payload["assignment"]["expiresAt"])
 
 
 def first_timer_of(stored: StoredEvent, settings: Settings) -> datetime | None:
@@ -189,7 +194,7 @@ def first_timer_of(stored: StoredEvent, settings: Settings) -> datetime | None:
     or sooner, the moment it counts as undelivered (None for other events)."""
     if stored.type != EventType.NEW_ASSIGNMENT:
         return None
-    deadline = parse_time(stored.payload["assignment"]["expiresAt"])
+    deadline = _deadline(stored)
     if not settings.undelivered_timeout_s:
         return deadline
     created = parse_time(stored.payload["assignment"]["createdAt"])

@@ -128,6 +128,19 @@ class OrderBook:
     def latencies(self) -> list[float]:
         return [self.arrived[seq] - self.due[seq] for seq in self.arrived]
 
+    def by_half_second(self) -> list[tuple[int, float]]:
+        """(offers that arrived, their p99 ms) of the orders due in each half-second of the
+        step: how the load shedding and the queues moved within it."""
+        if not self.due:
+            return []
+        start = min(self.due.values())
+        halves: list[list[float]] = [[] for _ in range(int((max(self.due.values()) - start) * 2)
+                                                        + 1)]
+        for seq, at in self.arrived.items():
+            halves[int((self.due[seq] - start) * 2)].append(at - self.due[seq])
+        return [(len(h), round(sorted(h)[int(len(h) * 0.99)] * 1000, 1) if h else 0.0)
+                for h in halves]
+
     def receipt_latencies(self) -> list[float]:
         """From each order's intended POST to its offer's ack being written."""
         return [self.acked[seq] - self.due[seq] for seq in self.acked]
@@ -179,6 +192,7 @@ class Step:
     gc_by_generation: dict[str, dict[str, float]] = field(default_factory=dict)  # every one
     held: bool = False
     latencies_ms: list[float] = field(default_factory=list, repr=False)
+    by_half_second: list[tuple[int, float]] = field(default_factory=list, repr=False)
 
 
 async def run_step(rig: Rig, rate: int, duration_s: float) -> Step:
@@ -232,6 +246,7 @@ async def _drain(rig: Rig, book: OrderBook, within_s: float) -> None:
 
 def _settle(rig: Rig, book: OrderBook, step: Step) -> None:
     latencies = book.latencies()
+    step.by_half_second = book.by_half_second()
     step.placed = len(book.placed)
     step.offers = len(book.arrived)
     step.lost = sum(1 for seq in book.placed if seq not in book.arrived)

@@ -99,10 +99,21 @@ class FastLane:
         body = await _read_body(receive)
         if body is None:  # the client left before sending it all: no one to answer
             return
-        if self._overload.refuses(sheddable=lane.sheddable):
+        if not lane.sheddable:
+            await self._serve(lane, path_values, token, body, scope, receive, send)
+            return
+        if self._overload.refuses():
             await _respond(send, _OVERLOADED.status, _OVERLOADED.json_body(),
                            _OVERLOADED.headers)
             return
+        self._overload.started()
+        try:
+            await self._serve(lane, path_values, token, body, scope, receive, send)
+        finally:
+            self._overload.finished()
+
+    async def _serve(self, lane: "_Lane", path_values: dict[str, Any], token: str, body: bytes,
+                     scope: Scope, receive: Receive, send: Send) -> None:
         data = _parse(lane.body, body)
         if data is None:  # FastAPI writes the 422, naming each field, as it always does
             await self.app(scope, _replay(body, receive), send)

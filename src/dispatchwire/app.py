@@ -39,7 +39,7 @@ from dispatchwire.gateway.hub import Hub
 from dispatchwire.gateway.server import mount_gateway
 from dispatchwire.health import router as health_router
 from dispatchwire.http.errors import install_error_handlers
-from dispatchwire.http.fastlane import FastLane, lane_routes
+from dispatchwire.http.fastlane import EarlyRefusals, FastLane, lane_routes
 from dispatchwire.http.json_errors import JsonErrors, OutageLog
 from dispatchwire.http.openapi import declare_errors
 from dispatchwire.http.overload import Overload
@@ -115,11 +115,13 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> F
     outages = OutageLog()  # one line every few seconds while the database is away
     # Placing an order and moving it on are the busiest requests: served by their routes'
     # endpoints without FastAPI's per-request work (http/fastlane.py).
-    # New orders, and only they, are refused while requests queue (http/overload.py).
-    front = functools.partial(
-        FastLane, routes=lane_routes(orders.router, orders.create_order, orders.change_status),
-        max_body_bytes=MAX_BODY_BYTES, overload=Overload(settings.overload_queue_ms),
-        sheddable={orders.create_order}, outages=outages)
+    # New orders, and only they, are refused while requests queue (http/overload.py), by the
+    # HTTP protocol itself where it can (`EarlyRefusals`, which the server finds in app.state).
+    routes = lane_routes(orders.router, orders.create_order, orders.change_status)
+    overload = Overload(settings.overload_queue_ms)
+    front = functools.partial(FastLane, routes=routes, max_body_bytes=MAX_BODY_BYTES,
+                              overload=overload, sheddable={orders.create_order},
+                              outages=outages)
     app = DispatchApp(front=front if fast_lane else _nothing_in_front,
                       title="dispatchwire", version=__version__, lifespan=lifespan,
                       description="Real-time dispatch for field-service companies.",
@@ -127,6 +129,10 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> F
                       # No OpenTelemetry here (metrics are Prometheus'): without this, FastAPI
                       # looks for its providers on every request (~15 µs).
                       telemetry={"tracing": False, "metrics": False, "logs": False})
+    if fast_lane:
+        app.state.early_refusals = EarlyRefusals(routes=routes, max_body_bytes=MAX_BODY_BYTES,
+                                                 overload=overload,
+                                                 sheddable={orders.create_order})
     install_error_handlers(app)
     for router in (auth_router, masters_router, types_router, orders.router, chat_router,
                    dispatch_router, push_router, admin_router, health_router, web_router,

@@ -30,6 +30,7 @@ class Live:
     api: Api
     ws_url: str
     http_url: str
+    app: Any = None  # the application served
 
     def socket(self, **options: Any) -> "WsClient":
         return WsClient(self.ws_url, **options)
@@ -60,7 +61,7 @@ async def serving(settings: Settings) -> AsyncIterator[Live]:
     http_url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=http_url, timeout=10) as client:
-            yield Live(Api(client, app.state.ctx), f"ws://127.0.0.1:{port}/ws", http_url)
+            yield Live(Api(client, app.state.ctx), f"ws://127.0.0.1:{port}/ws", http_url, app)
     finally:
         server.should_exit = True
         await task

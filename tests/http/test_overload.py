@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from tests.conftest import Person
+from tests.gateway.support import Live
 from tests.gateway.test_load import Running, order_body, running_server
 
 pytestmark = pytest.mark.timeout(180)
@@ -41,15 +42,16 @@ async def pipelined(server: Running, requests: list[bytes]) -> list[Answer]:
     try:
         writer.write(b"".join(requests))
         await writer.drain()
-        answers = []
-        for _ in requests:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-            headers = dict(line.lower().split(": ", 1) for line in head[1:] if line)
-            body = await reader.readexactly(int(headers["content-length"]))
-            answers.append(Answer(int(head[0].split()[1]), headers, body))
-        return answers
+        return [await read_answer(reader) for _ in requests]
     finally:
         writer.close()
+
+
+async def read_answer(reader: asyncio.StreamReader) -> Answer:
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in head[1:] if line)
+    body = await reader.readexactly(int(headers["content-length"]))
+    return Answer(int(head[0].split()[1]), headers, body)
 
 
 async def place_at_once(server: Running, client: Person) -> list[Answer]:
@@ -99,3 +101,49 @@ async def test_with_the_limit_at_zero_every_order_is_taken(tmp_path: Path) -> No
         answers = await place_at_once(server, client)
         assert Counter(answer.status for answer in answers) == {201: CONNECTIONS * PIPELINED}
         assert await refused_metric(server) == 0
+
+
+async def test_a_new_order_is_refused_as_soon_as_its_head_is_read_and_its_connection_goes_on(
+        live: Live) -> None:
+    """While the server is overloaded (here: with no room at all), a new order on a connection
+    kept alive is answered by the HTTP protocol itself (`EarlyRefusals`) with the fast lane's own
+    answer; its body is read and dropped, and the connection's next requests are served."""
+    client = await live.api.register("client")
+    refusals = live.app.state.early_refusals
+    refusals.overload.limit = 0.0
+    order = request("POST", "/api/orders", client, order_body(1))
+    head, body = order.split(b"\r\n\r\n", 1)
+    port = int(live.http_url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head + b"\r\n\r\n")  # its body comes later: it must not be read as a request
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(body)
+        early = [await read_answer(reader)]
+        writer.write(order + order)  # two at once: the second waits for the first, then goes
+        early += [await read_answer(reader), await read_answer(reader)]
+        writer.write(f"GET /api/orders HTTP/1.1\r\nhost: test\r\n"
+                     f"authorization: Bearer {client.token}\r\n\r\n".encode())
+        listed = await read_answer(reader)
+    finally:
+        writer.close()
+    assert listed.status == 200 and listed.json() == []  # nothing refused was stored
+    assert refusals.refused == 3
+
+    # A connection that ends with its request goes the usual way: the lane refuses it, alike.
+    closing = order.replace(b"host: test\r\n", b"host: test\r\nconnection: close\r\n")
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(closing)
+    by_lane = await read_answer(reader)
+    writer.close()
+    assert refusals.refused == 3
+    assert by_lane.status == 503 and by_lane.headers["retry-after"] == "1"
+    assert "overloaded" in by_lane.json()["detail"]
+
+    def alike(answer: Answer) -> tuple[object, ...]:
+        return answer.status, answer.body, sorted(
+            (name, value) for name, value in answer.headers.items()
+            if name not in ("date", "connection"))
+
+    assert [alike(answer) for answer in early] == [alike(by_lane)] * 3

@@ -23,7 +23,9 @@ from typing import Any
 
 from prometheus_client import Gauge
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.utils import get_client_addr
 
+from dispatchwire.http.fastlane import EarlyRefusals
 from dispatchwire.http.json_errors import raw_response
 from dispatchwire.http.overload import ARRIVED
 
@@ -79,14 +81,19 @@ class AdmittedHttpProtocol(HttpToolsProtocol):
     after `connection_made`, whatever that did.)
     """
 
-    def __init__(self, *args: Any, admission: Admission, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, admission: Admission,
+                 early_refusals: EarlyRefusals | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._admission = admission
+        self._early_refusals = early_refusals
         self._held: list[bytes] | None = []  # None once admitted
         self._responses: OneWrite | None = None
         self._read_at = 0.0  # when the bytes being parsed were read (the loop's clock)
 
     def on_headers_complete(self) -> None:
+        if self._early_refusals and self._early_refusals.overload.limit is not None \
+                and self._refused_at_once():
+            return
         before = self.cycle
         super().on_headers_complete()
         if self.cycle is not before:  # a request (not an upgrade): its response goes out whole
@@ -95,6 +102,29 @@ class AdmittedHttpProtocol(HttpToolsProtocol):
             self.cycle.transport = self._responses  # type: ignore[assignment]
             # how long it stays in here: http.overload (ASGI lets a server add keys)
             self.scope[ARRIVED] = self._read_at  # type: ignore[literal-required]
+
+    def _refused_at_once(self) -> bool:
+        """Answer a new order with the fast lane's 503 now, if it refuses it (`EarlyRefusals`).
+
+        Not a request behind one under way (pipelined: its answer waits its turn), nor one
+        that waits for `100 Continue` or ends its connection: those go the usual way."""
+        refusals = self._early_refusals
+        assert refusals is not None
+        if (self.cycle is not None and not self.cycle.response_complete) \
+                or self.expect_100_continue or not self.parser.should_keep_alive() \
+                or self.parser.should_upgrade():
+            return False
+        self.scope["method"] = self.parser.get_method().decode("ascii")
+        self.scope["path"] = self.root_path + self.url.partition(b"?")[0].decode("latin-1")
+        if not refusals.refuses(self.scope):  # type: ignore[arg-type]
+            return False
+        if self.access_log:
+            self.access_logger.info('%s - "%s %s HTTP/1.1" 503', get_client_addr(self.scope),
+                                    self.scope["method"], self.scope["path"])
+        self.transport.write(refusals.response(self.server_state.default_headers))
+        self.cycle = _ANSWERED  # type: ignore[assignment]  # its body is read and dropped
+        self.on_response_complete()
+        return True
 
     def on_response_complete(self) -> None:
         if self._responses is not None:
@@ -125,6 +155,22 @@ class AdmittedHttpProtocol(HttpToolsProtocol):
         self.flow.resume_reading()
         self._read_at = self.loop.time()
         super().data_received(b"".join(held))
+
+
+class _Answered:
+    """The cycle of a request answered by the protocol itself: uvicorn skips the body of a
+    request whose response is complete, and wakes no one when the connection is lost."""
+
+    response_complete = True
+    keep_alive = True
+
+    class message_event:
+        @staticmethod
+        def set() -> None:
+            pass
+
+
+_ANSWERED = _Answered()
 
 
 class OneWrite:

@@ -37,7 +37,7 @@ from dispatchwire.http.overload import Overload, Overloaded
 from dispatchwire.masters.service import come_back
 from dispatchwire.store.outage import as_unavailable
 
-__all__ = ["FastLane", "lane_routes"]
+__all__ = ["EarlyRefusals", "FastLane", "lane_routes"]
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _OVERLOADED = Overloaded()  # not logged one by one: http.overload logs while it lasts
@@ -92,7 +92,7 @@ class FastLane:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = _match(self._lanes, scope)
         token = _bearer_token(scope) if found is not None else None
-        if found is None or token is None or not self._takes_body(scope):
+        if found is None or token is None or not _takes_body(scope, self._max_body_bytes):
             await self.app(scope, receive, send)
             return
         lane, path_values = found
@@ -133,13 +133,6 @@ class FastLane:
         await _respond(send, lane.status, result.model_dump_json(by_alias=True).encode())
         self._overload.served(scope)
 
-    def _takes_body(self, scope: Scope) -> bool:
-        """Whether the body is JSON, of a declared length within the limit (the server's
-        parser holds the body to that length)."""
-        declared = content_length(scope)
-        return declared is not None and declared <= self._max_body_bytes \
-            and _json_content(scope)
-
     async def _failed(self, lane: _Lane, scope: Scope, send: Send, exc: Exception) -> None:
         """A 503 for a database outage; for anything else (a bug) a JSON 500 without the
         trace, and `exc` raised on: the server logs it and closes the connection."""
@@ -150,6 +143,45 @@ class FastLane:
         if outage is not exc:
             self._outages.warn(exc)
         await _respond(send, *refused(lane.method, scope["path"], outage))
+
+
+class EarlyRefusals:
+    """The fast lane's refusal of new orders while the server is overloaded (http.overload),
+    made by the HTTP protocol as soon as a request's head is read (http.admission), before
+    uvicorn makes a task for it and the application's middleware runs.
+
+    Past twice its limit the server refuses more orders than it takes; a refusal made by the
+    lane cost ~0.1 ms of the core at 1,000 a second, two and a half times one made here (a
+    request's read and its answer's write, alone, ~0.04 ms). Only what the lane itself would
+    take and refuse is refused here, with the lane's answer, so a client cannot tell the two
+    apart."""
+
+    def __init__(self, *, routes: Sequence[APIRoute], max_body_bytes: int, overload: Overload,
+                 sheddable: Collection[Callable[..., Any]]) -> None:
+        self.overload = overload
+        self._lanes = [_lane(route, sheddable=True) for route in routes
+                       if route.endpoint in sheddable]
+        self._max_body_bytes = max_body_bytes
+        self.refused = 0  # new orders refused here
+
+    def refuses(self, scope: Scope) -> bool:
+        """Whether to refuse now the request of this scope (its `method`, `path` and
+        `headers` so far): a new order the lane would take, while the server is overloaded."""
+        if _match(self._lanes, scope) is None or _bearer_token(scope) is None \
+                or not _takes_body(scope, self._max_body_bytes) or not self.overload.refuses():
+            return False
+        self.refused += 1
+        return True
+
+    @staticmethod
+    def response(default_headers: Sequence[tuple[bytes, bytes]]) -> bytes:
+        """The lane's 503, as uvicorn writes it (the server's default headers first)."""
+        body = _OVERLOADED.json_body()
+        headers = [*default_headers, (b"content-length", str(len(body)).encode()),
+                   *_JSON_HEADERS, *_raw_headers(_OVERLOADED.headers)]
+        return b"".join([b"HTTP/1.1 503 Service Unavailable\r\n",
+                         *(name + b": " + value + b"\r\n" for name, value in headers),
+                         b"\r\n", body])
 
 
 def _lane(route: APIRoute, *, sheddable: bool) -> _Lane:
@@ -193,6 +225,13 @@ def _bearer_token(scope: Scope) -> str | None:
             scheme, _, token = value.decode("latin-1").partition(" ")
             return token if scheme.lower() == "bearer" and token else None
     return None
+
+
+def _takes_body(scope: Scope, max_body_bytes: int) -> bool:
+    """Whether the body is JSON, of a declared length within the limit (the server's parser
+    holds the body to that length)."""
+    declared = content_length(scope)
+    return declared is not None and declared <= max_body_bytes and _json_content(scope)
 
 
 def _json_content(scope: Scope) -> bool:
@@ -248,7 +287,11 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 async def _respond(send: Send, status: int, body: bytes,
                    headers: Mapping[str, str] = _NO_HEADERS) -> None:
-    raw_headers = [(b"content-length", str(len(body)).encode()), *_JSON_HEADERS]
-    raw_headers += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    raw_headers = [(b"content-length", str(len(body)).encode()), *_JSON_HEADERS,
+                   *_raw_headers(headers)]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _raw_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode(), value.encode()) for name, value in headers.items()]

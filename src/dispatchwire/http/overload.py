@@ -20,8 +20,8 @@ server busy and stay about the target; the refusals cost it little (~30 µs each
 requests still stay over the target (what else the server does takes its time, or a client's
 connections queue behind the orders taken), the limit shrinks by target/stay each interval,
 down to one order at a time, so that the server gets ahead of its queue; it is back to
-rate x target once they stay under it. The overload ends with an interval in which nothing was
-refused and requests stayed under the target.
+rate x target once they stay under it. The overload ends after STANDING intervals in a row in
+which requests stayed under the target and no order was refused.
 
 Tried before (docs/performance.md, "The ninth pass"): a share of new orders refused that grew
 and shrank by a tenth each interval lagged the queue, so the server took too many for a second,
@@ -75,6 +75,7 @@ class Overload:
         self._stays, self._served = 0.0, 0  # the current interval's total stay, requests
         self._interval_ends = -math.inf
         self._over = 0  # intervals in a row whose mean stay was over the target
+        self._calm = 0  # intervals in a row under it, with no order refused
         self.limit: float | None = None  # new orders at once while overloaded, else None
         self._last_limit = 0.0
         self.in_flight = 0  # new orders taken and not yet answered
@@ -83,6 +84,7 @@ class Overload:
         self._refused_now = 0  # in the current interval
         self._refused = 0  # since the last log line
         self._logged_at = -math.inf
+        self._said = False  # that the server is overloaded, since it last was not
 
     def refuses(self) -> bool:
         """Whether to refuse a new order now."""
@@ -121,8 +123,9 @@ class Overload:
 
     def _turn(self, stay: float, now: float, *, quiet: bool) -> None:
         """At an interval's end (`stay`: its requests' mean stay; `quiet`: it was followed by
-        one with none): overloaded after STANDING intervals over the target, no longer after one
-        under it with nothing refused."""
+        one with none): overloaded after STANDING intervals over the target, no longer after as
+        many under it with no order refused (a lull within an overload does not end it: the
+        queue would build again while it came back)."""
         if quiet:  # nor a rate: the orders answered meanwhile span an unknown while
             self._answered_before.clear()
         else:
@@ -130,13 +133,16 @@ class Overload:
         self._answered = 0
         refused, self._refused_now = self._refused_now, 0
         self._over = self._over + 1 if stay > self._target_s else 0
+        self._calm = self._calm + 1 if not self._over and not refused else 0
         if self.limit is None:
             if self._over >= STANDING:
                 self.limit = self._by_rate()
                 self._say(stay, now)
-        elif not self._over and not refused:
+        elif self._calm >= STANDING:
             self.limit = None
-            log.info("no longer overloaded: new orders are taken again")
+            if self._said:  # the end of an overload that was told
+                log.info("no longer overloaded: new orders are taken again")
+                self._said = False
         else:
             self.limit = self._by_rate()
             if stay > self._target_s:  # still too long: fewer at once, until it catches up
@@ -157,4 +163,4 @@ class Overload:
                     " %.0f ms): new orders past %.0f at once are refused with 503 (%d since the"
                     " last such line)", stay * 1000, self._target_s * 1000, self.limit or 0,
                     self._refused)
-        self._logged_at, self._refused = now, 0
+        self._logged_at, self._refused, self._said = now, 0, True

@@ -20,7 +20,9 @@ def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Co
         "access_log": settings.access_log,
         "proxy_headers": True,
         "log_config": None,  # one format for all: uvicorn logs through the root logger
-        "http": functools.partial(AdmittedHttpProtocol, admission=Admission()),
+        "http": functools.partial(AdmittedHttpProtocol, admission=Admission(),
+                                  early_refusals=getattr(getattr(app, "state", None),
+                                                         "early_refusals", None)),
         "ws": _gateway_protocol(app), "ws_max_size": MAX_MESSAGE_BYTES,
         "ws_ping_interval": settings.ws_ping_interval_s,
         "ws_ping_timeout": settings.ws_ping_timeout_s,

@@ -12,7 +12,9 @@ Only a connection's first request waits: a keep-alive connection's later request
 upgraded socket's frames, are read as they come.
 
 The same protocol also sends each HTTP response's head together with its body (`OneWrite`),
-and refuses a request its parser cannot read in JSON, like every other error.
+refuses a request its parser cannot read in JSON, like every other error, and while the server
+is overloaded answers a new order it refuses as soon as the order's head is read
+(`http.fastlane.EarlyRefusals`).
 """
 
 import asyncio

@@ -15,8 +15,9 @@ overloaded: a loop stall of tens of ms, a collection, is over within one and ref
 While overloaded, a new order is refused if taking it would make the orders in the server stay
 over the target: by Little's law the orders at once in the server are their rate times their
 stay, so while `limit` = (orders answered per second, over the last RATE_INTERVALS) x target
-or more are in it, new orders are refused the moment they come. The orders it takes keep the
-server busy and stay about the target; the refusals cost it little (~30 µs each). Should
+or more are in it, new orders are refused the moment they come (by the HTTP protocol as soon
+as their head is read, where it can: `http.fastlane.EarlyRefusals`). The orders it takes keep
+the server busy and stay about the target; a refusal costs a fraction of an order. Should
 requests still stay over the target (what else the server does takes its time, or a client's
 connections queue behind the orders taken), the limit shrinks by target/stay each interval,
 down to one order at a time, so that the server gets ahead of its queue; it is back to

@@ -27,7 +27,7 @@ from bench.httppool import request_bytes
 from bench.procs import rss_bytes
 from bench.receipts import bucket_summary, socket_receipts
 from bench.rig import Rig
-from bench.stats import summarize
+from bench.stats import percentile, summarize
 from bench.waits import until
 
 __all__ = ["OrderBook", "Step", "run_ladder", "run_past_the_limit", "run_step"]
@@ -138,7 +138,7 @@ class OrderBook:
                                                         + 1)]
         for seq, at in self.arrived.items():
             halves[int((self.due[seq] - start) * 2)].append(at - self.due[seq])
-        return [(len(h), round(sorted(h)[int(len(h) * 0.99)] * 1000, 1) if h else 0.0)
+        return [(len(h), round(percentile(sorted(h), 0.99) * 1000, 1) if h else 0.0)
                 for h in halves]
 
     def receipt_latencies(self) -> list[float]:

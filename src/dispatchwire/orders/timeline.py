@@ -7,7 +7,7 @@ transaction did not change (a frame written to a socket: `sent`) are inserted in
 `insert_steps`. Read back oldest first; steps of one instant in the order they were recorded.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -47,14 +47,19 @@ def record_message(uow: UnitOfWork, *, order_id: int, message_id: int, author_id
         "messageId": message_id, "authorId": author_id, "authorRole": author_role})
 
 
-async def insert_steps(sql: Sql, steps: Iterable[Step]) -> None:
+async def insert_steps(sql: Sql, steps: Sequence[Step]) -> None:
     """Insert steps now, in the caller's transaction, in the order given."""
-    rows = [{"order_id": step.order_id, "at": sql.time(step.at), "kind": step.kind,
-             "assignment_id": step.assignment_id, "master_id": step.master_id,
-             "detail": sql.json(step.detail or {})}
-            for step in steps]
-    if rows:
-        await sql.run_many(_INSERT, rows)
+    if not steps:
+        return
+    # Times are to the millisecond: a batch of `sent` steps shares a few dozen, each written
+    # out once. The kind is bound as plain text: sqlite3 binds a str subclass (a StrEnum) by
+    # a slower path, ~0.4 µs a parameter.
+    times = {at: sql.time(at) for at in {step.at for step in steps}}
+    await sql.run_many(_INSERT, [
+        {"order_id": step.order_id, "at": times[step.at], "kind": step.kind.value,
+         "assignment_id": step.assignment_id, "master_id": step.master_id,
+         "detail": sql.json(step.detail) if step.detail else "{}"}
+        for step in steps])
 
 
 async def read_steps(sql: Sql, order_id: int) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ in one message; latency runs from the tick's intended time to the frame's arriva
 """
 
 import asyncio
+import functools
 import sqlite3
 import time
 from collections import deque
@@ -17,7 +18,7 @@ from typing import Any, cast
 
 import orjson
 
-from bench.dispatch import GIVE_UP_AFTER_S, Step
+from bench.dispatch import GIVE_UP_AFTER_S, Step, refine
 from bench.hostspeed import describe
 from bench.procs import rss_bytes
 from bench.rig import Rig
@@ -29,6 +30,7 @@ __all__ = ["Publisher", "an_order_of_record", "next_event_ids", "run_delivery"]
 CHANNEL = b"dispatchwire:events"
 TICK_S = 0.001
 DRAIN_S = 3.0
+QUIET_S, QUIET_WAIT_MAX_S = 1.0, 60.0  # before a step that follows a failed one
 WARM_UP_ROUNDS = 30
 
 
@@ -182,6 +184,18 @@ async def run_step(rig: Rig, publisher: Publisher, rate: int, duration_s: float,
     return step
 
 
+async def _quiet(sink: _Deliveries) -> None:
+    """Wait until the frames of a failed step stop arriving (at most QUIET_WAIT_MAX_S): what a
+    server still had queued would otherwise reach the next step, late and misrouted."""
+    deadline, seen = time.monotonic() + QUIET_WAIT_MAX_S, -1
+    while time.monotonic() < deadline:
+        count = len(sink.arrived) + sink.misrouted + sink.duplicates
+        if count == seen:
+            return
+        seen = count
+        await asyncio.sleep(QUIET_S)
+
+
 def _count_lost(step: Step, sink: _Deliveries, *, cut_off: set[int]) -> None:
     """Frames that never arrived, in two counts. Those meant for a socket that closed during
     the step (the server cuts off a slow reader whose send queue filled, and drops a socket
@@ -229,24 +243,32 @@ async def warm_up(rig: Rig, publisher: Publisher, event_ids: list[int]) -> None:
 
 
 async def run_delivery(rig: Rig, redis_port: int, say: Any) -> list[Step]:
-    """Climb the delivery rates until a step fails."""
+    """Climb the delivery rates until a step fails, then refine between the last two rungs."""
     publisher = await Publisher.connect(redis_port)
     rig.delivery_order = an_order_of_record(rig)
     event_ids = next_event_ids(rig)
     steps: list[Step] = []
+
+    async def run_at(rate: int, note: str = "") -> Step:
+        if steps and not steps[-1].held:
+            await _quiet(rig.fleet.sink)
+        step = await run_step(rig, publisher, rate, rig.options.delivery_step_s, event_ids)
+        lat = step.latency
+        say(f"  {rig.system} delivery {rate}/s: {'held' if step.held else 'FAILED'}; "
+            f"p50 {lat['p50_ms']} p99 {lat['p99_ms']} max {lat['max_ms']} ms; "
+            f"lost {step.lost}{_cut_off(step)}, misrouted {step.misrouted}; server CPU "
+            f"{step.server_cpu_pct}%, generator CPU {step.generator_cpu_pct}%, "
+            f"max stall {step.max_stall_ms} ms{describe(step.host_probe_ms)}{note}")
+        return step
+
     try:
         await warm_up(rig, publisher, event_ids)
         for rate in rig.options.delivery_rates:
-            step = await run_step(rig, publisher, rate, rig.options.delivery_step_s, event_ids)
-            steps.append(step)
-            lat = step.latency
-            say(f"  {rig.system} delivery {rate}/s: {'held' if step.held else 'FAILED'}; "
-                f"p50 {lat['p50_ms']} p99 {lat['p99_ms']} max {lat['max_ms']} ms; "
-                f"lost {step.lost}{_cut_off(step)}, misrouted {step.misrouted}; server CPU "
-                f"{step.server_cpu_pct}%, generator CPU {step.generator_cpu_pct}%, "
-                f"max stall {step.max_stall_ms} ms{describe(step.host_probe_ms)}")
-            if not step.held:
+            steps.append(await run_at(rate))
+            if not steps[-1].held:
                 break
+        await refine(steps, rig.options.refine,
+                     functools.partial(run_at, note=" (between the last two rungs)"))
     finally:
         publisher.transport.close()
     return steps

@@ -15,8 +15,10 @@ masters last.
 """
 
 import asyncio
+import functools
 import time
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -277,9 +279,29 @@ async def run_past_the_limit(rig: Rig, steps: list[Step], say: Any) -> Step | No
     return step
 
 
+async def refine(steps: list[Step], rungs: int, run_at: Callable[[int], Awaitable[Step]]
+                 ) -> None:
+    """Between the last rate held and the first that failed (a ladder's rungs double), try
+    `rungs` rates more, each halving the gap: so that a limit is told to a quarter of its rung
+    rather than a half, and two systems' ratio is not the ladder's. Appends to `steps`."""
+    held = [step.rate for step in steps if step.held]
+    failed = [step.rate for step in steps if not step.held]
+    if not held or not failed:
+        return
+    low, high = max(held), min(failed)
+    for _ in range(rungs):
+        rate = (low + high) // 2
+        if rate in (low, high):
+            return
+        step = await run_at(rate)
+        steps.append(step)
+        low, high = (rate, high) if step.held else (low, rate)
+
+
 async def run_ladder(rig: Rig, say: Any) -> list[Step]:
-    """Climb the rates until a step fails. If the first fails, probe below it (at most
-    PROBES steps, from 70% of the throughput it reached, halving) for a rate that holds."""
+    """Climb the rates until a step fails, then refine between the last two rungs. If the
+    first fails, probe below it instead (at most PROBES steps, from 70% of the throughput it
+    reached, halving) for a rate that holds."""
     steps: list[Step] = []
     for rate in rig.options.rates:
         step = await run_step(rig, rate, rig.options.step_s)
@@ -288,6 +310,7 @@ async def run_ladder(rig: Rig, say: Any) -> list[Step]:
         if not step.held:
             break
     if not steps or steps[0].held:
+        await refine(steps, rig.options.refine, functools.partial(_refining, rig, say))
         return steps
     probe = int(steps[0].throughput_per_s * 0.7)
     for _ in range(PROBES):
@@ -300,6 +323,12 @@ async def run_ladder(rig: Rig, say: Any) -> list[Step]:
             break
         probe = min(probe // 2, int(step.throughput_per_s * 0.7))
     return steps
+
+
+async def _refining(rig: Rig, say: Any, rate: int) -> Step:
+    step = await run_step(rig, rate, rig.options.step_s)
+    say(_describe(rig, step) + " (between the last two rungs)")
+    return step
 
 
 def _describe(rig: Rig, step: Step) -> str:

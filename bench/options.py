@@ -22,6 +22,7 @@ class Options:
     step_s: float = 10.0
     delivery_rates: list[int] = field(default_factory=lambda: [2000, 4000, 8000, 16000, 32000])
     delivery_step_s: float = 5.0
+    refine: int = 2
     free_masters: str = "cancel"
     fanout: int = 3
     storm_rate: float = 2.0
@@ -79,6 +80,8 @@ FLAGS: list[tuple[str, object, str]] = [
     ("fanout", int, "the fanout scenario's K: offers made at once per order (default 3)"),
     ("delivery-rates", _ints, "the delivery ladder, messages/s (default 2000,...,32000)"),
     ("delivery-step-s", float, "seconds per delivery step (default 5)"),
+    ("refine", int, "rungs tried between a ladder's last rate held and its first failed, each "
+     "halving the gap (default 2: a 500 held, 1000 failed ladder tries 750, then 625 or 875)"),
     ("storm-rate", float, "orders/s placed through the connect storm, at most half what the "
      "dispatch ladder saw delivered (default 2)"),
     ("storm-timeout-s", float, "how long the masters may take to resubscribe (default 60)"),

@@ -12,7 +12,7 @@ from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
-from dispatchwire.gateway.frames import at_frame_boundary, small_text_frames
+from dispatchwire.gateway.frames import at_frame_boundary, small_text_frames, text_frame
 from tests.gateway.support import Live
 
 pytestmark = pytest.mark.timeout(60)
@@ -147,3 +147,15 @@ async def test_a_small_frame_of_invalid_utf8_still_closes_with_1007(raw: RawSock
     await raw.write(client_frame(Opcode.TEXT, b"\xff\xfe") + text(PING))
     (frame,) = await raw.frames(1)
     assert frame.opcode is Opcode.CLOSE and frame.data[:2] == (1007).to_bytes(2, "big")
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_a_text_frame_written_here_is_what_websockets_writes_and_reads(size: int) -> None:
+    client, server = open_pair()
+    client.events_received()  # the handshake's response
+    payload = b"x" * size
+    server.send_text(payload)
+    assert text_frame(payload) == b"".join(server.data_to_send())
+    client.receive_data(text_frame(payload))
+    [frame] = client.events_received()
+    assert (frame.opcode, frame.fin, frame.data) == (Opcode.TEXT, True, payload)

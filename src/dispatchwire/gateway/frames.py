@@ -1,4 +1,4 @@
-"""The frames a socket mostly receives, read without websockets' parser.
+"""The frames a socket mostly receives and sends, without websockets' parser and serializer.
 
 A master's app sends an `ack` for every offer: small text frames, one per TCP segment as a
 rule. websockets' sans-I/O parser reads each through a chain of generators, a `Frame` object
@@ -9,6 +9,12 @@ arrived, and leaves everything else, from the first other byte on, to websockets
 on every frame it takes (RFC 6455 5.2), so websockets' parser, waiting at a frame boundary,
 never notices: it is handed bytes only while it waits for a frame to begin
 (`at_frame_boundary`), and from there on gets what is left.
+
+The other way, every event is a text frame from the server: `text_frame` writes its two to ten
+bytes of header (RFC 6455 5.2: final, unmasked, no extension) in a third of a microsecond,
+against ~1.7 µs through websockets' `send_text`, its `Frame` and `data_to_send`. It is used only
+where websockets would write the same bytes: no extension negotiated (a compressed socket's
+frames go through websockets) and no fragmented message under way (the gateway sends none).
 """
 
 from websockets.protocol import Protocol, State
@@ -19,12 +25,22 @@ try:
 except ImportError:  # pragma: no cover - a websockets built without its extension
     from websockets.utils import apply_mask
 
-__all__ = ["at_frame_boundary", "small_text_frames"]
+__all__ = ["at_frame_boundary", "small_text_frames", "text_frame"]
 
 _FINAL_TEXT = 0x81  # FIN set, RSV1-3 clear (not compressed), opcode 1 (text)
 _MASKED = 0x80
 _SHORT = 125  # a longer payload's length takes 2 or 8 more bytes
 _HEADER = 6  # two bytes, then the four of the mask
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A whole, unmasked text frame from the server, as websockets would write it."""
+    size = len(payload)
+    if size <= _SHORT:
+        return bytes((_FINAL_TEXT, size)) + payload
+    if size < 1 << 16:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + size.to_bytes(8, "big") + payload
 
 
 def small_text_frames(data: bytes) -> tuple[list[bytes], int]:

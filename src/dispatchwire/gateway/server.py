@@ -32,7 +32,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from dispatchwire.gateway.connection import Connection
-from dispatchwire.gateway.frames import at_frame_boundary, small_text_frames
+from dispatchwire.gateway.frames import at_frame_boundary, small_text_frames, text_frame
 from dispatchwire.gateway.timers import later
 from dispatchwire.gateway.ws import Session
 from dispatchwire.http.json_errors import json_refusal
@@ -159,9 +159,16 @@ class GatewayProtocol(asyncio.Protocol):
         return not self._paused
 
     def send_text(self, text: str) -> None:
-        if self.ws.state is State.OPEN:
+        transport = self.transport
+        if self.ws.state is not State.OPEN or transport is None or transport.is_closing():
+            return
+        if self.ws.extensions:  # compressed: websockets deflates it
             self.ws.send_text(text.encode())
             self._flush()
+        else:
+            if self.ws.writes:  # a pong websockets queued while reading goes out first
+                self._flush()
+            transport.write(text_frame(text.encode()))
 
     def ping(self, payload: bytes) -> None:
         if self.ws.state is State.OPEN:

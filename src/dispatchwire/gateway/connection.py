@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dispatchwire.actors import Actor
-from dispatchwire.gateway.metrics import CLOSED, DELIVERY_LATENCY, frames_out
+from dispatchwire.gateway.metrics import CLOSED, DELIVERY_LATENCY, FRAMES_OUT
 from dispatchwire.gateway.protocol import OFFER_TYPES, Close
 
 __all__ = ["Connection", "Transport"]
@@ -213,6 +213,6 @@ class Connection:
 
     def _write(self, text: str, kind: str, stored_at: float | None) -> None:
         self.transport.send_text(text)
-        frames_out(kind).inc()
+        FRAMES_OUT.inc(kind)
         if stored_at is not None:
             DELIVERY_LATENCY.observe(max(0.0, time.time() - stored_at))

@@ -28,7 +28,7 @@ from collections.abc import Collection, Coroutine
 from datetime import datetime
 from typing import Any
 
-from dispatchwire.clock import utcnow
+from dispatchwire.clock import at_epoch_ms, utcnow
 from dispatchwire.context import Context
 from dispatchwire.dispatch.models import DeliveredVia
 from dispatchwire.dispatch.offers import offer_in, open_offer_in
@@ -50,15 +50,30 @@ RECORD_EVERY_S = 0.05  # frames sent and receipts that come meanwhile: one trans
 SETTLE_WAIT_S = 2.0  # an answer waits at most this long for its offer's receipt to be stored
 
 
+# A frame written, kept until its step is stored: order id, offer id, master id, socket id, and
+# when (ms since the epoch; each millisecond's datetime is made once, when the steps are stored)
+_Sent = tuple[int, int, int | None, int, int]
+
+
+def _epoch_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _steps(sent: list[_Sent]) -> list[Step]:
+    moments = {ms: at_epoch_ms(ms) for ms in {entry[4] for entry in sent}}
+    return [Step(order_id, StepKind.SENT, moments[ms], offer_id, master_id, {"socket": socket})
+            for order_id, offer_id, master_id, socket, ms in sent]
+
+
 class Receipts:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._due: dict[DeliveredVia, list[int]] = {}
         self._due_ids: set[int] = set()
-        self._due_at = utcnow()
+        self._due_at = _epoch_ms()  # when the latest receipt came
         self._due_timer: asyncio.TimerHandle | None = None
         self._storing: dict[int, asyncio.Task[None]] = {}  # offer id -> its receipt's store
-        self._sent: list[Step] = []
+        self._sent: list[_Sent] = []
         self._tasks: set[asyncio.Task[None]] = set()
         ctx.due_receipts.kept_by(self.settle)
 
@@ -121,7 +136,7 @@ class Receipts:
     def _record(self, offer_ids: list[int], via: DeliveredVia) -> None:
         if not offer_ids:
             return
-        self._due_at = utcnow()
+        self._due_at = _epoch_ms()
         self._arm()
         self._due.setdefault(via, []).extend(offer_ids)
         self._due_ids.update(offer_ids)
@@ -144,9 +159,9 @@ class Receipts:
 
     def _note_sent(self, conn: Connection, stored: StoredEvent, offer_id: int) -> None:
         self._arm()
-        master_id = conn.actor.master_id if conn.actor else None
-        self._sent.append(Step(stored.payload["assignment"]["orderId"], StepKind.SENT, utcnow(),
-                               offer_id, master_id, {"socket": conn.socket_id}))
+        self._sent.append((stored.payload["assignment"]["orderId"], offer_id,
+                           conn.actor.master_id if conn.actor else None, conn.socket_id,
+                           _epoch_ms()))
 
     def _arm(self) -> None:
         if self._due_timer is None:
@@ -165,7 +180,7 @@ class Receipts:
         due, self._due = self._due, {}
         sent, self._sent = self._sent, []
         self._due_ids.clear()
-        task = self._spawn(self._store_all(sent, due, self._due_at))
+        task = self._spawn(self._store_all(_steps(sent), due, at_epoch_ms(self._due_at)))
         offer_ids = [offer_id for ids in due.values() for offer_id in ids]
         for offer_id in offer_ids:
             self._storing[offer_id] = task

@@ -22,7 +22,7 @@ from dispatchwire.errors import Forbidden, Unauthorized
 from dispatchwire.events.stream import last_event_id
 from dispatchwire.gateway.connection import Connection
 from dispatchwire.gateway.hub import Hub
-from dispatchwire.gateway.metrics import RATE_LIMITED, REPLAYS, frames_in
+from dispatchwire.gateway.metrics import FRAMES_IN, RATE_LIMITED, REPLAYS
 from dispatchwire.gateway.protocol import (
     Ack,
     Auth,
@@ -115,10 +115,10 @@ class Session:
         if message is None:
             self._error("invalid_message", "send text frames holding JSON")
         elif isinstance(message, ProtocolError):
-            frames_in("invalid").inc()
+            FRAMES_IN.inc("invalid")
             self._error(message.code, message.message)
         else:
-            frames_in(_TYPE_NAMES[type(message)]).inc()
+            FRAMES_IN.inc(_TYPE_NAMES[type(message)])
             self._dispatch(message)
 
     def _dispatch(self, message: ClientMessage) -> None:

@@ -127,8 +127,11 @@ class Session:
             self._then_go_on(self._auth(message))
         elif self.conn.actor is None:
             self._error("not_authenticated", "send auth with your token first")
-        elif isinstance(message, Ack) and message.event_id > self.conn.cursor:
-            self._then_go_on(self._ack_beyond_cursor(message.event_id))
+        elif isinstance(message, Ack):  # one for every event sent: answered here, at once
+            if message.event_id > self.conn.cursor:
+                self._then_go_on(self._ack_beyond_cursor(message.event_id))
+            else:
+                self.hub.receipts.acked(self.conn, message.event_id)
         elif isinstance(message, Location):
             self._then_go_on(self._location(message))
         else:
@@ -190,8 +193,6 @@ class Session:
             self._reply("subscribed_assignments")
             log.info("master #%s subscribed to assignments (socket %s)", actor.master_id,
                      self.conn.socket_id)
-        elif isinstance(message, Ack):
-            self.hub.receipts.acked(self.conn, message.event_id)
         elif isinstance(message, Unsubscribe):
             self.hub.unsubscribe(self.conn)
             self._reply("unsubscribed_assignments")

@@ -109,7 +109,8 @@ class GatewayProtocol(asyncio.Protocol):
                 self._message(payload, is_text=True)
             if taken == len(data):
                 self._between_frames = True  # websockets' parser was handed nothing
-                self._flush()
+                if self.ws.writes:  # a close, say, that an answer started
+                    self._flush()
                 return
             data = data[taken:]
         self._between_frames = False

@@ -5,6 +5,7 @@ message classes below or raises `ProtocolError` with the `code` the client is to
 """
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from dispatchwire.events.types import EventType
 
 __all__ = [
     "OFFER_TYPES", "Ack", "Auth", "ClientMessage", "Close", "Location", "Ping", "ProtocolError",
-    "Subscribe", "TokenBucket", "Unsubscribe", "encode", "error_frame", "parse",
+    "Subscribe", "TokenBucket", "Unsubscribe", "ack_event_id", "encode", "error_frame", "parse",
 ]
 
 MAX_TOKEN_LENGTH = 8192
@@ -110,6 +111,21 @@ def parse(text: str | bytes) -> ClientMessage:
         return message
     raise ProtocolError("unknown_type", f"unknown message type {kind[:64]!r}; expected one of "
                         "auth, subscribe_assignments, unsubscribe_assignments, ping, ack, location")
+
+
+# An `ack` as every JSON writer the apps use spells it (no other key; JSON's own whitespace
+# allowed), with an eventId of at most 18 digits: always under MAX_EVENT_ID.
+_ACK = re.compile(rb'[ \t\n\r]*\{[ \t\n\r]*"type"[ \t\n\r]*:[ \t\n\r]*"ack"[ \t\n\r]*,'
+                  rb'[ \t\n\r]*"eventId"[ \t\n\r]*:[ \t\n\r]*([1-9][0-9]{0,17})[ \t\n\r]*\}'
+                  rb'[ \t\n\r]*')
+
+
+def ack_event_id(frame: bytes) -> int | None:
+    """The eventId of a frame that is a valid `ack` in its usual form, read without the JSON
+    parser: a client acks every event, so this is a socket's most common frame. None for any
+    other frame, which `parse` reads (and for these, `parse` gives `Ack` of the same id)."""
+    match = _ACK.fullmatch(frame)
+    return int(match[1]) if match else None
 
 
 def _auth(data: dict[str, Any]) -> Auth:

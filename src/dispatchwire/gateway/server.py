@@ -33,6 +33,7 @@ from websockets.server import ServerProtocol
 
 from dispatchwire.gateway.connection import Connection
 from dispatchwire.gateway.frames import at_frame_boundary, small_text_frames, text_frame
+from dispatchwire.gateway.protocol import ack_event_id
 from dispatchwire.gateway.timers import later
 from dispatchwire.gateway.ws import Session
 from dispatchwire.http.json_errors import json_refusal
@@ -267,6 +268,8 @@ class GatewayProtocol(asyncio.Protocol):
             return
         if not is_text:
             self.session.received(None)
+            return
+        if (event_id := ack_event_id(data)) is not None and self.session.took_ack(event_id):
             return
         try:
             text = data.decode()

@@ -86,6 +86,21 @@ class Session:
         except Exception:
             self._failed()
 
+    def took_ack(self, event_id: int) -> bool:
+        """An ack read without the JSON parser (`protocol.ack_event_id`): handled here, as
+        `received` would, if it acks what this socket was sent and no answer is being worked
+        out (frames then wait their turn); False leaves it to `received`."""
+        conn = self.conn
+        if self._busy or conn.actor is None or event_id > conn.cursor:
+            return False
+        if not conn.closing:
+            try:
+                FRAMES_IN.inc("ack")
+                self.hub.receipts.acked(conn, event_id)
+            except Exception:
+                self._failed()
+        return True
+
     def ended(self, code: int) -> None:
         """The socket is gone, with the close code it went with."""
         self._stop_auth_deadline()

@@ -106,6 +106,7 @@ class Sql(ABC):
 class SqliteSql(Sql):
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
+        self._last_time: tuple[datetime | None, str] = (None, "")  # see `time`
 
     async def rows(self, sql: str, params: Params = _NO_PARAMS) -> list[Row]:
         return self._connection.execute(sql, params).fetchall()
@@ -131,10 +132,17 @@ class SqliteSql(Sql):
 
     def time(self, value: datetime) -> str:
         # SQLAlchemy's storage format for DateTime on SQLite, so that ORM reads and string
-        # comparisons in SQL agree with what is written here.
+        # comparisons in SQL agree with what is written here. A transaction passes its one
+        # `now` to most of its statements: the last text is kept for the same object.
+        last, text = self._last_time
+        if value is last:
+            return text
         if value.tzinfo is UTC:  # as good as always: the same text, a third sooner
-            return value.isoformat(" ", "microseconds")[:26]
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            text = value.isoformat(" ", "microseconds")[:26]
+        else:
+            text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        self._last_time = (value, text)
+        return text
 
     def read_time(self, value: Any) -> datetime:
         return datetime.fromisoformat(value).replace(tzinfo=UTC)

@@ -289,7 +289,21 @@ class Worker:
     async def notices(self) -> list[dict[str, Any]]:
         return await self.page.evaluate(NOTICES)
 
-    async def notices_become(self, check: Any) -> list[dict[str, Any]]:
+    async def push_shown(self, data: bytes, check: Any) -> list[dict[str, Any]]:
+        """Deliver a push, then the notifications on screen once `check(them)` holds. A push
+        handed over CDP to a worker that Chromium is stopping at that moment can be lost (once,
+        in a full run on a loaded machine); every push here is shown under its tag, so
+        delivering it again (twice at most) replaces a notice and never adds one."""
+        for attempt in range(3):
+            await self.push(data)
+            try:
+                return await self.notices_become(check, within=10 if attempt < 2 else 15)
+            except AssertionError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def notices_become(self, check: Any, within: float = 15) -> list[dict[str, Any]]:
         """The notifications on screen, once `check(them)` holds."""
         last: list[list[dict[str, Any]]] = [[]]
 
@@ -299,7 +313,7 @@ class Worker:
 
         try:
             # A worker that had stopped starts first: seconds on a loaded machine.
-            return (await wait_for(shown, within=15))[0]  # type: ignore[no-any-return]
+            return (await wait_for(shown, within=within))[0]  # type: ignore[no-any-return]
         except AssertionError as failed:
             raise AssertionError(f"{failed}; on screen: {last[0]}") from None
 
@@ -335,8 +349,7 @@ async def test_pushes_become_notifications_and_the_end_push_takes_the_offer_away
     assert offered["frame"]["type"] == "new_assignment"
     offer = offered["frame"]["assignment"]
     assert offered["topic"] == f"assignment-{offer['id']}"
-    await worker.push(offered["raw"])
-    [notice] = await worker.notices_become(lambda shown: len(shown) == 1)
+    [notice] = await worker.push_shown(offered["raw"], lambda shown: len(shown) == 1)
     assert notice["tag"] == f"assignment-{offer['id']}"
     assert notice["title"] == "New offer: Push fridge"
     lines = notice["body"].split("\n")
@@ -352,10 +365,9 @@ async def test_pushes_become_notifications_and_the_end_push_takes_the_offer_away
     assert ended["frame"]["type"] == "assignment_expired"
     assert ended["frame"]["reason"] == "withdrawn"
     assert ended["topic"] == f"assignment-{offer['id']}"
-    await worker.push(ended["raw"])
     # No /master page in sight: the offer's notice gives way to a quiet line saying so.
-    [notice] = await worker.notices_become(
-        lambda shown: [n["data"]["kind"] for n in shown] == ["ended"])
+    [notice] = await worker.push_shown(
+        ended["raw"], lambda shown: [n["data"]["kind"] for n in shown] == ["ended"])
     assert (notice["tag"], notice["title"], notice["body"]) == (
         f"assignment-{offer['id']}", f"Order #{order['id']}: offer ended", "It was withdrawn.")
 
@@ -363,10 +375,9 @@ async def test_pushes_become_notifications_and_the_end_push_takes_the_offer_away
     again = await context.new_page()
     await again.goto(f"/master?{FAST}")
     await expect(again.locator("#connection")).to_have_attribute("data-state", "live")
-    await worker.push(offered["raw"])
-    await worker.notices_become(lambda shown: [n["data"]["kind"] for n in shown] == ["offer"])
-    await worker.push(ended["raw"])
-    await worker.notices_become(lambda shown: shown == [])
+    await worker.push_shown(offered["raw"],
+                            lambda shown: [n["data"]["kind"] for n in shown] == ["offer"])
+    await worker.push_shown(ended["raw"], lambda shown: shown == [])
     await again.close()
 
     # A status change of his job, while he has no socket: pushed at once, shown.
@@ -378,9 +389,8 @@ async def test_pushes_become_notifications_and_the_end_push_takes_the_offer_away
     assert status["frame"] == {"type": "order_status_update", "eventId": status["frame"]["eventId"],
                                "orderId": order["id"], "status": "assigned"}
     assert status["topic"] == f"order-{order['id']}"
-    await worker.push(status["raw"])
-    shown = await worker.notices_become(lambda shown: any(n["tag"] == f"order-{order['id']}"
-                                                          for n in shown))
+    shown = await worker.push_shown(status["raw"], lambda shown: any(
+        n["tag"] == f"order-{order['id']}" for n in shown))
     [mine] = [n for n in shown if n["tag"] == f"order-{order['id']}"]
     assert (mine["title"], mine["body"]) == (f"Order #{order['id']}", "Master assigned")
     assert push_service.refused == []

@@ -87,18 +87,16 @@ class Session:
             self._failed()
 
     def took_ack(self, event_id: int) -> bool:
-        """An ack read without the JSON parser (`protocol.ack_event_id`): handled here, as
-        `received` would, if it acks what this socket was sent and no answer is being worked
-        out (frames then wait their turn); False leaves it to `received`."""
-        conn = self.conn
-        if self._busy or conn.actor is None or event_id > conn.cursor:
+        """An ack the transport read without the JSON parser (`protocol.ack_event_id`): taken
+        as `received` takes a parsed one; False while an answer is being worked out, for
+        `received` to queue its text in turn."""
+        if self._busy:
             return False
-        if not conn.closing:
-            try:
-                FRAMES_IN.inc("ack")
-                self.hub.receipts.acked(conn, event_id)
-            except Exception:
-                self._failed()
+        try:
+            if not self.conn.closing:
+                self._take(Ack(event_id))
+        except Exception:
+            self._failed()
         return True
 
     def ended(self, code: int) -> None:
@@ -121,6 +119,10 @@ class Session:
             # frame (and through it the frame's text and the read it came in), which only a
             # collection frees; a flood of bad frames held hundreds of MiB meanwhile.
             message = ProtocolError(exc.code, exc.message)
+        self._take(message)
+
+    def _take(self, message: ClientMessage | ProtocolError | None) -> None:
+        """A frame's message (None: not text), within the rate limit, answered or refused."""
         # An ack of what this socket was sent costs nothing: clients ack every event, and a
         # replay's acks come in bursts.
         free = isinstance(message, Ack) and self.conn.actor is not None and \

@@ -93,8 +93,7 @@ class AdmittedHttpProtocol(HttpToolsProtocol):
         self._read_at = 0.0  # when the bytes being parsed were read (the loop's clock)
 
     def on_headers_complete(self) -> None:
-        if self._early_refusals and self._early_refusals.overload.limit is not None \
-                and self._refused_at_once():
+        if self._early_refusals and self._early_refusals.active and self._refused_at_once():
             return
         before = self.cycle
         super().on_headers_complete()

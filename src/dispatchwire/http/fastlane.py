@@ -90,12 +90,11 @@ class FastLane:
         self._outages = outages or OutageLog()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = _match(self._lanes, scope)
-        token = _bearer_token(scope) if found is not None else None
-        if found is None or token is None or not _takes_body(scope, self._max_body_bytes):
+        taken = _taken(self._lanes, scope, self._max_body_bytes)
+        if taken is None:
             await self.app(scope, receive, send)
             return
-        lane, path_values = found
+        lane, path_values, token = taken
         body = await _read_body(receive)
         if body is None:  # the client left before sending it all: no one to answer
             return
@@ -163,11 +162,16 @@ class EarlyRefusals:
         self._max_body_bytes = max_body_bytes
         self.refused = 0  # new orders refused here
 
+    @property
+    def active(self) -> bool:
+        """Whether the server is overloaded: only then may a request be refused here."""
+        return self.overload.limit is not None
+
     def refuses(self, scope: Scope) -> bool:
         """Whether to refuse now the request of this scope (its `method`, `path` and
         `headers` so far): a new order the lane would take, while the server is overloaded."""
-        if _match(self._lanes, scope) is None or _bearer_token(scope) is None \
-                or not _takes_body(scope, self._max_body_bytes) or not self.overload.refuses():
+        if _taken(self._lanes, scope, self._max_body_bytes) is None \
+                or not self.overload.refuses():
             return False
         self.refused += 1
         return True
@@ -224,6 +228,18 @@ def _bearer_token(scope: Scope) -> str | None:
             scheme, _, token = value.decode("latin-1").partition(" ")
             return token if scheme.lower() == "bearer" and token else None
     return None
+
+
+def _taken(lanes: Sequence["_Lane"], scope: Scope, max_body_bytes: int
+           ) -> tuple["_Lane", dict[str, Any], str] | None:
+    """The lane that takes this request, its path's values and the bearer token; None for a
+    request the lane leaves to the application (another path, no token, a body it cannot
+    read)."""
+    found = _match(lanes, scope)
+    token = _bearer_token(scope) if found is not None else None
+    if found is None or token is None or not _takes_body(scope, max_body_bytes):
+        return None
+    return found[0], found[1], token
 
 
 def _takes_body(scope: Scope, max_body_bytes: int) -> bool:

@@ -18,7 +18,13 @@ command and code, plus
   the profile can say how many round-trips an order costs;
 - with BENCH_CPROFILE (by hand, not used by the benchmark): cProfile on the event loop's thread
   from a SIGUSR1 to a SIGUSR2, which writes the stats to that file. Deterministic, so calls per
-  order and the cost of one path against another's show where sampling (py-spy) cannot say.
+  order and the cost of one path against another's show where sampling (py-spy) cannot say;
+- with BENCH_STALLS (by hand): what the loop was doing while it stalled. A timer on the loop
+  beats every 2 ms; a thread looks every millisecond and, while the last beat is over
+  STALL_MS old, counts the loop thread's stack (each sample a millisecond of stall). Twice a
+  second the stacks seen most are written to that file, with how many samples each, and the
+  stalls themselves (when, how long, the innermost lines seen most in each). SIGUSR1 starts
+  counting afresh, SIGUSR2 stops counting (so a run can keep one step's stalls).
 """
 
 import gc
@@ -175,6 +181,81 @@ def _pace_gc(every_s: float) -> None:
     threading.Thread(target=pace_forever, daemon=True, name="bench-gc-pace").start()
 
 
+STALL_MS, BEAT_S, STALL_STACKS = 10.0, 0.002, 25
+
+
+def _sample_stalls(path: str) -> None:
+    import signal
+    import traceback
+
+    import uvloop
+
+    # No samples before the loop's first beat: reading another thread's frames while it imports
+    # crashed CPython 3.11 once (a segmentation fault as the server started).
+    last_beat = [float("inf")]
+    counting = [True]
+    stacks: Counter[str] = Counter()
+    episodes: list[tuple[float, int, Counter[str]]] = []  # wall time, ms, innermost lines
+    loop_thread = threading.get_ident()
+    make_loop = uvloop.new_event_loop
+
+    def beat(loop: Any) -> None:
+        last_beat[0] = time.monotonic()
+        loop.call_later(BEAT_S, beat, loop)
+
+    def new_event_loop() -> Any:  # uvicorn asks uvloop for its loop by this name
+        loop = make_loop()
+        loop.call_soon(beat, loop)
+        return loop
+
+    def sample(episode: Counter[str]) -> None:
+        frame = sys._current_frames().get(loop_thread)
+        if frame is None:
+            return
+        lines = [line.split("\n")[0] for line in
+                 traceback.format_list(traceback.extract_stack(frame)[-14:])]
+        stacks["\n".join(lines)] += 1
+        episode["\n".join(lines[-3:])] += 1
+
+    def write() -> None:
+        with open(path, "w") as out:
+            for start, ms, inner in episodes[-200:]:
+                top = inner.most_common(1)[0][0].replace("\n", " | ") if inner else "?"
+                out.write(f"{start:.3f} {ms} ms: {top}\n")
+            for stack, n in stacks.most_common(STALL_STACKS):
+                out.write(f"\n== {n} ms\n{stack}\n")
+
+    def watch_forever() -> None:
+        written, episode = time.monotonic(), None
+        while True:
+            time.sleep(0.001)
+            now = time.monotonic()
+            if counting[0] and (now - last_beat[0]) * 1000 > STALL_MS:
+                if episode is None:
+                    episode = (time.time(), [0], Counter[str]())
+                episode[1][0] += 1
+                sample(episode[2])
+            elif episode is not None:
+                episodes.append((episode[0], episode[1][0], episode[2]))
+                episode = None
+            if now - written > 0.5:
+                written = now
+                write()
+
+    def restart(*_: object) -> None:
+        stacks.clear()
+        episodes.clear()
+        counting[0] = True
+
+    def stop(*_: object) -> None:
+        counting[0] = False
+
+    uvloop.new_event_loop = new_event_loop
+    signal.signal(signal.SIGUSR1, restart)
+    signal.signal(signal.SIGUSR2, stop)
+    threading.Thread(target=watch_forever, daemon=True, name="bench-stalls").start()
+
+
 def _profile_on_signals(path: str) -> None:
     import cProfile
     import signal
@@ -196,6 +277,8 @@ if __name__ == "__main__":
         _trace_memory(os.environ["BENCH_TRACEMALLOC"])
     if os.environ.get("BENCH_GC_LOG"):
         _install(os.environ["BENCH_GC_LOG"], sizes=bool(os.environ.get("BENCH_GC_SIZES")))
+    if os.environ.get("BENCH_STALLS"):
+        _sample_stalls(os.environ["BENCH_STALLS"])
     if os.environ.get("BENCH_SQL_LOG"):
         _count_statements(os.environ["BENCH_SQL_LOG"])
     from dispatchwire.cli import main

@@ -50,6 +50,22 @@ async def test_a_block_that_fails_undoes_its_plain_statements(db: Database) -> N
     assert await names(db) == {1: "N"}
 
 
+async def test_rows_inserted_as_tuples_take_their_values_in_the_order_of_the_names(
+        db: Database) -> None:
+    """`insert_rows`: each row's values go to the statement's `:names` in the order they first
+    appear; a name used twice takes one value."""
+    statement = ("INSERT INTO users (id, email, password_hash, name, role, created_at)"
+                 " VALUES (:id, :email, :name, :name, 'client', :now)")
+    async with db.transaction() as uow:
+        now = uow.sql.time(datetime.now(UTC))
+        await uow.sql.insert_rows(statement, [(i, f"t{i}@x.example", f"name {i}", now)
+                                              for i in (5, 6)])
+    assert await names(db) == {5: "name 5", 6: "name 6"}
+    async with db.read() as sql:
+        rows = await sql.rows("SELECT email, password_hash FROM users WHERE id = 6")
+    assert rows == [("t6@x.example", "name 6")]
+
+
 async def test_plain_statements_and_the_orm_share_one_transaction(db: Database) -> None:
     async with db.transaction() as uow:
         await uow.sql.rows(INSERT_USER, user_row(uow.sql, 1))

@@ -9,6 +9,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from dispatchwire.dispatch.models import Assignment
+from dispatchwire.gateway import receipts as gateway_receipts
 from dispatchwire.masters.models import Master
 from tests.conftest import Api, Person, wait_for
 from tests.gateway.proxy import TcpProxy
@@ -168,6 +169,38 @@ async def test_receipts_stored_together_never_date_one_before_its_offer_was_sent
     assert kinds == ["sent", "delivered"]
     sent, delivered = (step["at"] for step in steps if step["kind"] in ("sent", "delivered"))
     assert delivered >= sent
+
+
+async def test_frames_and_receipts_past_a_batchs_size_are_stored_in_several_batches(
+        live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A window's `sent` steps and receipts are cut into transactions of RECORD_AT_MOST (here
+    2, so that each frame and each ack may close one): every offer still reads `sent` (with its
+    socket), then `delivered` via the socket, on its order's timeline."""
+    monkeypatch.setattr(gateway_receipts, "RECORD_AT_MOST", 2)
+    api = live.api
+    masters = [await api.master() for _ in range(3)]
+    client, admin = await api.register("client"), await api.admin()
+    sockets = [await live.master_socket(master, acks=True) for master in masters]
+    try:
+        orders = [await api.order(client) for _ in range(3)]
+        for ws in sockets:
+            frame = await ws.recv()
+            assert frame["type"] == "new_assignment"
+            await ws.send({"type": "ack", "eventId": frame["eventId"]})
+        offer_ids = [await only_offer_of(api, order["id"]) for order in orders]
+        for offer_id in offer_ids:
+            await wait_for(lambda offer_id=offer_id: delivered_via(api, offer_id), within=5)
+            assert await delivered_via(api, offer_id) == "socket"
+    finally:
+        for ws in sockets:
+            await ws.close()
+    for order, offer_id in zip(orders, offer_ids, strict=True):
+        steps = await api.call("GET", f"/api/admin/orders/{order['id']}/timeline", admin)
+        sent, delivered = [step for step in steps if step["kind"] in ("sent", "delivered")]
+        assert (sent["kind"], delivered["kind"]) == ("sent", "delivered")
+        assert sent["assignmentId"] == delivered["assignmentId"] == offer_id
+        assert isinstance(sent["detail"]["socket"], int)
+        assert delivered["at"] >= sent["at"]
 
 
 async def test_a_link_that_dies_silently_holds_the_order_only_until_the_undelivered_timeout(

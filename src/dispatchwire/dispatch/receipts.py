@@ -45,7 +45,7 @@ async def record_deliveries(ctx: Context, *, assignment_ids: Sequence[int], via:
 
 
 @retry_transient
-async def record_sent_and_delivered(ctx: Context, *, sent: Sequence[timeline.Step],
+async def record_sent_and_delivered(ctx: Context, *, sent: Sequence[timeline.SentFrame],
                                     delivered: Mapping[DeliveredVia, Sequence[int]],
                                     at: datetime) -> None:
     """Record offers' frames written to sockets (`sent` steps), then offers delivered, in one
@@ -53,7 +53,7 @@ async def record_sent_and_delivered(ctx: Context, *, sent: Sequence[timeline.Ste
     if not sent and not any(delivered.values()):
         return
     async with ctx.db.transaction() as uow:
-        await timeline.insert_steps(uow.sql, sent)
+        await timeline.insert_sent(uow.sql, sent)
         groups = [ids for ids in delivered.values() if ids]
         if uow.sql.locks_rows and len(groups) > 1:  # all their orders at once, in id order
             which, params = uow.sql.ids_in("id", "ids", [i for group in groups for i in group])

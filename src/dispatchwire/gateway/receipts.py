@@ -14,9 +14,11 @@ timeline. Both are recorded in the database in the background, what comes within
 RECORD_EVERY_S in one transaction, the `sent` steps first, receipts as of when the last of them
 came (so never before their own frame was sent): a transaction per pass of the loop took a
 third of a core at 2,000 acks/s (`make bench`, delivery), and one transaction for the two
-rather than one each halves them at a few offers a second. An answer or a poll that would
-record an offer delivered first stores what waits (`settle`, through `ctx.due_receipts`), so
-that an ack that came first is the receipt kept.
+rather than one each halves them at a few offers a second. At thousands a second a window's
+transaction is cut at RECORD_AT_MOST frames and receipts: one of 50 ms at 16,000 acks/s held
+the loop for 4-7 ms (most of it SQLite's), which every frame due meanwhile waited out. An
+answer or a poll that would record an offer delivered first stores what waits (`settle`,
+through `ctx.due_receipts`), so that an ack that came first is the receipt kept.
 """
 
 import asyncio
@@ -36,8 +38,7 @@ from dispatchwire.dispatch.receipts import record_deliveries, record_sent_and_de
 from dispatchwire.events.types import StoredEvent
 from dispatchwire.gateway.connection import Connection
 from dispatchwire.gateway.timers import later
-from dispatchwire.orders.models import StepKind
-from dispatchwire.orders.timeline import Step
+from dispatchwire.orders.timeline import SentFrame
 
 __all__ = ["Receipts"]
 
@@ -47,22 +48,12 @@ UNACKED_KEPT = 64  # offers a socket awaits acks for; older ones are left to pus
 # Receipts that could not be stored (the database away) are tried again for this long.
 STORE_RETRY_FIRST_S, STORE_RETRY_MAX_S, STORE_RETRY_FOR_S = 0.5, 5.0, 600.0
 RECORD_EVERY_S = 0.05  # frames sent and receipts that come meanwhile: one transaction
+RECORD_AT_MOST = 256  # ... or as soon as this many frames and receipts wait
 SETTLE_WAIT_S = 2.0  # an answer waits at most this long for its offer's receipt to be stored
-
-
-# A frame written, kept until its step is stored: order id, offer id, master id, socket id, and
-# when (ms since the epoch; each millisecond's datetime is made once, when the steps are stored)
-_Sent = tuple[int, int, int | None, int, int]
 
 
 def _epoch_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _steps(sent: list[_Sent]) -> list[Step]:
-    moments = {ms: at_epoch_ms(ms) for ms in {entry[4] for entry in sent}}
-    return [Step(order_id, StepKind.SENT, moments[ms], offer_id, master_id, {"socket": socket})
-            for order_id, offer_id, master_id, socket, ms in sent]
 
 
 class Receipts:
@@ -73,7 +64,7 @@ class Receipts:
         self._due_at = _epoch_ms()  # when the latest receipt came
         self._due_timer: asyncio.TimerHandle | None = None
         self._storing: dict[int, asyncio.Task[None]] = {}  # offer id -> its receipt's store
-        self._sent: list[_Sent] = []
+        self._sent: list[SentFrame] = []
         self._tasks: set[asyncio.Task[None]] = set()
         ctx.due_receipts.kept_by(self.settle)
 
@@ -140,6 +131,8 @@ class Receipts:
         self._arm()
         self._due.setdefault(via, []).extend(offer_ids)
         self._due_ids.update(offer_ids)
+        if len(self._due_ids) + len(self._sent) >= RECORD_AT_MOST:
+            self._flush()
 
     async def settle(self, offer_ids: Collection[int]) -> bool:
         """Store now the waiting receipts, if any of these offers has one; wait (a little)
@@ -162,6 +155,8 @@ class Receipts:
         self._sent.append((stored.payload["assignment"]["orderId"], offer_id,
                            conn.actor.master_id if conn.actor else None, conn.socket_id,
                            _epoch_ms()))
+        if len(self._due_ids) + len(self._sent) >= RECORD_AT_MOST:
+            self._flush()
 
     def _arm(self) -> None:
         if self._due_timer is None:
@@ -180,7 +175,7 @@ class Receipts:
         due, self._due = self._due, {}
         sent, self._sent = self._sent, []
         self._due_ids.clear()
-        task = self._spawn(self._store_all(_steps(sent), due, at_epoch_ms(self._due_at)))
+        task = self._spawn(self._store_all(sent, due, at_epoch_ms(self._due_at)))
         offer_ids = [offer_id for ids in due.values() for offer_id in ids]
         for offer_id in offer_ids:
             self._storing[offer_id] = task
@@ -191,7 +186,7 @@ class Receipts:
             if self._storing.get(offer_id) is task:
                 del self._storing[offer_id]
 
-    async def _store_all(self, sent: list[Step], due: dict[DeliveredVia, list[int]],
+    async def _store_all(self, sent: list[SentFrame], due: dict[DeliveredVia, list[int]],
                          at: datetime) -> None:
         """The `sent` steps and the receipts in one transaction; should that fail, the receipts
         alone, for as long as it takes (the steps are only the timeline's)."""

@@ -4,17 +4,19 @@ A step recorded with `record` is kept with its unit of work and inserted just be
 commit, all of a transaction's steps in one statement: a transaction that rolls back leaves no
 step behind, and one that commits leaves each of its steps. Steps that record something a
 transaction did not change (a frame written to a socket: `sent`) are inserted in batches with
-`insert_steps`. Read back oldest first; steps of one instant in the order they were recorded.
+`insert_sent`. Read back oldest first; steps of one instant in the order they were recorded.
 """
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from dispatchwire.clock import at_epoch_ms
 from dispatchwire.orders.models import StepKind
 from dispatchwire.store import Sql, UnitOfWork
 
-__all__ = ["Step", "insert_steps", "read_steps", "record", "record_message"]
+__all__ = ["SentFrame", "Step", "insert_sent", "insert_steps", "read_steps", "record",
+           "record_message"]
 
 
 class Step(NamedTuple):
@@ -27,6 +29,11 @@ class Step(NamedTuple):
     master_id: int | None = None
     detail: Mapping[str, Any] | None = None
 
+
+# An offer's frame written to a socket, kept by the gateway until a batch of them is stored as
+# `sent` steps: order id, offer id, master id, socket id, and when (ms since the epoch). A plain
+# tuple: the gateway makes one for every frame.
+SentFrame = tuple[int, int, int | None, int, int]
 
 _INSERT = ("INSERT INTO order_steps (order_id, at, kind, assignment_id, master_id, detail)"
            " VALUES (:order_id, :at, :kind, :assignment_id, :master_id, :detail)")
@@ -51,15 +58,27 @@ async def insert_steps(sql: Sql, steps: Sequence[Step]) -> None:
     """Insert steps now, in the caller's transaction, in the order given."""
     if not steps:
         return
-    # Times are to the millisecond: a batch of `sent` steps shares a few dozen, each written
-    # out once. The kind is bound as plain text: sqlite3 binds a str subclass (a StrEnum) by
-    # a slower path, ~0.4 µs a parameter.
+    # The kind is bound as plain text: sqlite3 binds a str subclass (a StrEnum) by a slower
+    # path, ~0.4 µs a parameter.
     times = {at: sql.time(at) for at in {step.at for step in steps}}
-    await sql.run_many(_INSERT, [
-        {"order_id": step.order_id, "at": times[step.at], "kind": step.kind.value,
-         "assignment_id": step.assignment_id, "master_id": step.master_id,
-         "detail": sql.json(step.detail) if step.detail else "{}"}
+    await sql.insert_rows(_INSERT, [
+        (step.order_id, times[step.at], step.kind.value, step.assignment_id, step.master_id,
+         sql.json(step.detail) if step.detail else "{}")
         for step in steps])
+
+
+async def insert_sent(sql: Sql, frames: Sequence[SentFrame]) -> None:
+    """Insert a `sent` step for each frame, in the caller's transaction, in the order given.
+
+    Thousands a second at the gateway's peak: each millisecond's time is written out once, and
+    the detail (`{"socket": id}`, as `sql.json` writes it) made without a dict."""
+    if not frames:
+        return
+    times = {ms: sql.time(at_epoch_ms(ms)) for ms in {frame[4] for frame in frames}}
+    kind = StepKind.SENT.value
+    await sql.insert_rows(_INSERT, [
+        (order_id, times[ms], kind, offer_id, master_id, f'{{"socket":{socket}}}')
+        for order_id, offer_id, master_id, socket, ms in frames])
 
 
 async def read_steps(sql: Sql, order_id: int) -> list[dict[str, Any]]:

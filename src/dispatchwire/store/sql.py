@@ -65,6 +65,11 @@ class Sql(ABC):
     @abstractmethod
     async def run_many(self, sql: str, params: Iterable[Params]) -> None: ...
 
+    @abstractmethod
+    async def insert_rows(self, sql: str, rows: Sequence[Row]) -> None:
+        """`run_many` with each row a tuple of the values of the statement's `:names` in the
+        order they first appear: no mapping made per row (batches of thousands)."""
+
     async def first(self, sql: str, params: Params = _NO_PARAMS) -> Row | None:
         rows = await self.rows(sql, params)
         return rows[0] if rows else None
@@ -113,6 +118,9 @@ class SqliteSql(Sql):
 
     async def run_many(self, sql: str, params: Iterable[Params]) -> None:
         self._connection.executemany(sql, params)
+
+    async def insert_rows(self, sql: str, rows: Sequence[Row]) -> None:
+        self._connection.executemany(_numbered(sql, "?")[0], rows)  # SQLite reads ?1, ?2, ...
 
     def close(self) -> None:
         self._connection.close()
@@ -210,6 +218,14 @@ class PostgresSql(Sql):
         await self._driver.executemany(text_, [[each[name] for name in names]
                                                for each in params])
 
+    async def insert_rows(self, sql: str, rows: Sequence[Row]) -> None:
+        text_, names = _numbered(sql)
+        if self._driver is None:
+            await self.run_many(sql, [dict(zip(names, row, strict=True)) for row in rows])
+            return
+        await self._ready()
+        await self._driver.executemany(text_, rows)
+
     def time(self, value: datetime) -> datetime:
         return value.astimezone(UTC)
 
@@ -250,14 +266,14 @@ _NAME = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")  # `:name`, as text() finds it; n
 
 
 @lru_cache(maxsize=512)
-def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
-    """`sql` with `$1, $2, ...` for its `:names` (a name used twice is one number), and the
-    names in the order of their numbers."""
+def _numbered(sql: str, mark: str = "$") -> tuple[str, tuple[str, ...]]:
+    """`sql` with `$1, $2, ...` (SQLite: `mark` "?") for its `:names` (a name used twice is
+    one number), and the names in the order of their numbers."""
     names: list[str] = []
 
     def number(match: re.Match[str]) -> str:
         if match.group(1) not in names:
             names.append(match.group(1))
-        return f"${names.index(match.group(1)) + 1}"
+        return f"{mark}{names.index(match.group(1)) + 1}"
 
     return _NAME.sub(number, sql), tuple(names)

@@ -304,7 +304,7 @@ class Hub:
                 if conn.closing:
                     continue
             last = self._ctx.presence.last_ping(socket_id=conn.socket_id)
-            if last is not None and now - last.timestamp() > stale_s:
+            if last is not None and now - last > stale_s:
                 self.unsubscribe(conn)
                 log.info("master #%s: subscription dropped after %.0f s without a ping",
                          conn.actor.master_id if conn.actor else None, stale_s)

@@ -32,6 +32,10 @@ TICK_S = 0.001
 DRAIN_S = 3.0
 QUIET_S, QUIET_WAIT_MAX_S = 1.0, 60.0  # before a step that follows a failed one
 WARM_UP_ROUNDS = 30
+# Sockets that may stay deaf through the warm-up and be left out of the steps, said and counted
+# (once, seven of the peer's 10,000 never got a frame after its restart, and the whole run was
+# lost); more than this fails the run.
+DEAF_AT_MOST = 10
 
 
 class Publisher(asyncio.Protocol):
@@ -141,7 +145,8 @@ async def run_step(rig: Rig, publisher: Publisher, rate: int, duration_s: float,
     rig.fleet.sink = sink
     rig.fleet.dropped.clear()
     meters = rig.meters()
-    n = rig.fleet.n
+    targets = rig.delivery_targets or list(range(rig.fleet.n))
+    n = len(targets)
     total = max(1, round(rate * duration_s))
     start = time.perf_counter()
     while step.sent < total:
@@ -149,7 +154,7 @@ async def run_step(rig: Rig, publisher: Publisher, rate: int, duration_s: float,
         due = min(total, int((now - start) * rate) + 1)
         events = []
         while step.sent < due:
-            seq, index = rig.next_seq, rig.next_seq % n
+            seq, index = rig.next_seq, targets[rig.next_seq % n]
             event_ids[index] += 1
             events.append(_event(rig, seq, index, event_ids[index]))
             sink.due[seq], sink.target[seq] = start + step.sent / rate, index
@@ -211,8 +216,9 @@ def _count_lost(step: Step, sink: _Deliveries, *, cut_off: set[int]) -> None:
     step.cut_off_sockets = len(cut_off)
 
 
-async def warm_up(rig: Rig, publisher: Publisher, event_ids: list[int]) -> None:
+async def warm_up(rig: Rig, publisher: Publisher, event_ids: list[int]) -> list[int]:
     """One frame to every master, sent again until each has arrived: every socket is live.
+    The masters whose socket never got it, a few at most (DEAF_AT_MOST), are returned.
 
     A socket answers `subscribe_assignments` while it may still be reading its stored events
     after the reconnect; a live event meanwhile is left to that read, which finds it in the
@@ -230,7 +236,7 @@ async def warm_up(rig: Rig, publisher: Publisher, event_ids: list[int]) -> None:
     for _ in range(WARM_UP_ROUNDS):
         pending = {i: seq for i, seq in pending.items() if seq not in sink.arrived}
         if not pending:
-            return
+            return []
         batch = list(pending.items())
         for start in range(0, len(batch), 500):
             publisher.publish(orjson.dumps({"node": "bench", "events": [
@@ -239,7 +245,12 @@ async def warm_up(rig: Rig, publisher: Publisher, event_ids: list[int]) -> None:
             await asyncio.sleep(0.005)
         waiting = list(pending.values())
         await until(lambda waiting=waiting: all(seq in sink.arrived for seq in waiting), 1.0)
-    raise RuntimeError(f"{len(pending)} sockets never went live for the delivery scenario")
+    deaf = sorted(pending)
+    subscribed = sum(rig.fleet.is_subscribed[index] for index in deaf)
+    if len(deaf) > DEAF_AT_MOST:
+        raise RuntimeError(f"{len(deaf)} sockets never went live for the delivery scenario"
+                           f" ({subscribed} of them subscribed, as the generator saw it)")
+    return deaf
 
 
 async def run_delivery(rig: Rig, redis_port: int, say: Any) -> list[Step]:
@@ -262,7 +273,13 @@ async def run_delivery(rig: Rig, redis_port: int, say: Any) -> list[Step]:
         return step
 
     try:
-        await warm_up(rig, publisher, event_ids)
+        if deaf := await warm_up(rig, publisher, event_ids):
+            say(f"  {rig.system}: {len(deaf)} sockets never went live for the delivery scenario"
+                f" (masters {deaf[:DEAF_AT_MOST]}; "
+                f"{sum(rig.fleet.is_subscribed[i] for i in deaf)} of them subscribed, as the"
+                " generator saw it): left out of its steps")
+            deaf_set = set(deaf)
+            rig.delivery_targets = [i for i in range(rig.fleet.n) if i not in deaf_set]
         for rate in rig.options.delivery_rates:
             steps.append(await run_at(rate))
             if not steps[-1].held:

@@ -33,6 +33,8 @@ class Rig:
     gc_log: Path | None = None  # dispatchwire's GC timings (bench/server_probe.py)
     next_seq: int = 1  # order numbers run on across steps and scenarios
     delivery_order: int | None = None  # the order the delivery scenario's offers name
+    # the masters the delivery steps send to (empty: all); those left out never went live
+    delivery_targets: list[int] = field(default_factory=list)
     sql_per_message: list[tuple[str, float]] = field(default_factory=list)  # when profiling
     host: HostProbe = field(default_factory=HostProbe)  # the host's speed, per step
     fanout: int = 1  # offers the server makes at once per order (the fanout scenario's K)

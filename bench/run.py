@@ -174,6 +174,8 @@ async def run_system(system: str, options: Options, plan: Plan, workdir: Path,
                                                                          say)
             steps = await run_delivery(rig, redis.port, say)
             result["delivery"] = [dataclasses.asdict(step) for step in steps]
+            if rig.delivery_targets:
+                result["delivery_left_out"] = rig.fleet.n - len(rig.delivery_targets)
         result["fleet_errors"] = dict(rig.fleet.errors)
         result["fleet_drops"] = rig.fleet.drops
         result["fleet_acks_sent"] = rig.fleet.acks_sent

@@ -132,8 +132,11 @@ _NEAREST = _NEAREST_NO_WAITING.removesuffix("NULL") + f"({OLDEST_WAITING})"
 
 def wake_on_offers(ctx: Context) -> None:
     """Note the deadline of every offer any process makes."""
+    timeout = ctx.settings.undelivered_timeout_s
+    undelivered_after = timedelta(seconds=timeout) if timeout else None
+
     def listener(stored: StoredEvent) -> None:
-        if (moment := first_timer_of(stored, ctx.settings)) is not None:
+        if (moment := first_timer_of(stored, undelivered_after)) is not None:
             ctx.alarm.note(moment)
 
     ctx.broker.add_listener(listener)

@@ -35,7 +35,6 @@ from dispatchwire.metrics import OFFERS_MADE, OFFERS_RESOLVED, OFFERS_UNDELIVERE
 from dispatchwire.orders import timeline
 from dispatchwire.orders.models import OrderStatus, StepKind
 from dispatchwire.push.jobs import JobKind, cancel_offer_pushes, enqueue_after_numbering
-from dispatchwire.settings import Settings
 from dispatchwire.store import Sql, UnitOfWork
 from dispatchwire.store.sql import bind_list, int_list
 
@@ -189,16 +188,18 @@ def _deadline(stored: StoredEvent) -> datetime:
     return parse_time(stored.payload["assignment"]["expiresAt"])
 
 
-def first_timer_of(stored: StoredEvent, settings: Settings) -> datetime | None:
+def first_timer_of(stored: StoredEvent, undelivered_after: timedelta | None) -> datetime | None:
     """When the offer a `new_assignment` event makes first needs the expiry loop: its deadline,
-    or sooner, the moment it counts as undelivered (None for other events)."""
+    or sooner, the moment it counts as undelivered, `undelivered_after` its making (None for
+    other events). Every process runs this for every offer any process makes: the timedelta
+    is made once by the caller (from float seconds it takes ~0.6 µs, this whole call ~0.8)."""
     if stored.type != EventType.NEW_ASSIGNMENT:
         return None
     deadline = _deadline(stored)
-    if not settings.undelivered_timeout_s:
+    if undelivered_after is None:
         return deadline
-    created = parse_time(stored.payload["assignment"]["createdAt"])
-    return min(deadline, created + timedelta(seconds=settings.undelivered_timeout_s))
+    undelivered = parse_time(stored.payload["assignment"]["createdAt"]) + undelivered_after
+    return undelivered if undelivered < deadline else deadline
 
 
 async def withdraw_offers(ctx: Context, uow: UnitOfWork, *, reason: EndReason,

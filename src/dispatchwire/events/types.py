@@ -42,8 +42,8 @@ class PendingEvent:
 class StoredEvent:
     """An event as stored: `event_id` increases per user, without gaps. Treated as a value
     (no one changes one), but not frozen: every process makes one for every event of the
-    cluster it hears, and a frozen dataclass's `__init__` took ~0.6 µs of the ~2.3 that
-    decoding one cost, a plain one ~0.15."""
+    cluster it hears, and a frozen dataclass's `__init__` sets each field through
+    `object.__setattr__` (decoding one from the broker: 1.23 µs frozen, 0.73 plain)."""
 
     user_id: int
     event_id: int

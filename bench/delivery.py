@@ -246,11 +246,15 @@ async def warm_up(rig: Rig, publisher: Publisher, event_ids: list[int]) -> list[
         waiting = list(pending.values())
         await until(lambda waiting=waiting: all(seq in sink.arrived for seq in waiting), 1.0)
     deaf = sorted(pending)
-    subscribed = sum(rig.fleet.is_subscribed[index] for index in deaf)
     if len(deaf) > DEAF_AT_MOST:
-        raise RuntimeError(f"{len(deaf)} sockets never went live for the delivery scenario"
-                           f" ({subscribed} of them subscribed, as the generator saw it)")
+        raise RuntimeError(_never_live(rig, deaf))
     return deaf
+
+
+def _never_live(rig: Rig, deaf: list[int]) -> str:
+    subscribed = sum(rig.fleet.is_subscribed[index] for index in deaf)
+    return (f"{len(deaf)} sockets never went live for the delivery scenario (masters"
+            f" {deaf[:DEAF_AT_MOST]}; {subscribed} of them subscribed, as the generator saw it)")
 
 
 async def run_delivery(rig: Rig, redis_port: int, say: Any) -> list[Step]:
@@ -274,10 +278,7 @@ async def run_delivery(rig: Rig, redis_port: int, say: Any) -> list[Step]:
 
     try:
         if deaf := await warm_up(rig, publisher, event_ids):
-            say(f"  {rig.system}: {len(deaf)} sockets never went live for the delivery scenario"
-                f" (masters {deaf[:DEAF_AT_MOST]}; "
-                f"{sum(rig.fleet.is_subscribed[i] for i in deaf)} of them subscribed, as the"
-                " generator saw it): left out of its steps")
+            say(f"  {rig.system}: {_never_live(rig, deaf)}: left out of its steps")
             deaf_set = set(deaf)
             rig.delivery_targets = [i for i in range(rig.fleet.n) if i not in deaf_set]
         for rate in rig.options.delivery_rates:

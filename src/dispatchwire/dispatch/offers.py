@@ -192,7 +192,7 @@ def first_timer_of(stored: StoredEvent, undelivered_after: timedelta | None) -> 
     """When the offer a `new_assignment` event makes first needs the expiry loop: its deadline,
     or sooner, the moment it counts as undelivered, `undelivered_after` its making (None for
     other events). Every process runs this for every offer any process makes: the timedelta
-    is made once by the caller (from float seconds it takes ~0.6 µs, this whole call ~0.8)."""
+    is made once by the caller (from float seconds it takes ~0.6 µs; this whole call ~0.55)."""
     if stored.type != EventType.NEW_ASSIGNMENT:
         return None
     deadline = _deadline(stored)

@@ -128,11 +128,9 @@ class Receipts:
         if not offer_ids:
             return
         self._due_at = _epoch_ms()
-        self._arm()
         self._due.setdefault(via, []).extend(offer_ids)
         self._due_ids.update(offer_ids)
-        if len(self._due_ids) + len(self._sent) >= RECORD_AT_MOST:
-            self._flush()
+        self._queued()
 
     async def settle(self, offer_ids: Collection[int]) -> bool:
         """Store now the waiting receipts, if any of these offers has one; wait (a little)
@@ -151,15 +149,17 @@ class Receipts:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _note_sent(self, conn: Connection, stored: StoredEvent, offer_id: int) -> None:
-        self._arm()
         self._sent.append((stored.payload["assignment"]["orderId"], offer_id,
                            conn.actor.master_id if conn.actor else None, conn.socket_id,
                            _epoch_ms()))
+        self._queued()
+
+    def _queued(self) -> None:
+        """Something came to be stored: at the latest RECORD_EVERY_S from the first that
+        waits, at once when RECORD_AT_MOST wait."""
         if len(self._due_ids) + len(self._sent) >= RECORD_AT_MOST:
             self._flush()
-
-    def _arm(self) -> None:
-        if self._due_timer is None:
+        elif self._due_timer is None:
             self._due_timer = later(RECORD_EVERY_S, self._flush)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:

@@ -25,7 +25,7 @@ from dispatchwire.metrics import OFFERS_RESOLVED, PENDING_POLLS
 from dispatchwire.orders import timeline
 from dispatchwire.orders.models import OrderStatus, StepKind
 from dispatchwire.orders.notices import notify_status
-from dispatchwire.orders.queries import ORDER_ROW, order_from_row
+from dispatchwire.orders.queries import ORDER_ROW, OrderRead
 from dispatchwire.store import Sql, UnitOfWork, retry_transient
 
 __all__ = ["accept", "offer_by_hand", "pending_offers", "reject"]
@@ -89,16 +89,16 @@ async def accept(ctx: Context, *, actor: Actor, assignment_id: int) -> AcceptOut
         # reads the masters idle longest first, and need not walk past those on a job.
         await sql.rows("UPDATE masters SET idle_since = NULL WHERE id = :master_id",
                        {"master_id": master_id})
-        order, master_user_id = order_from_row(
+        order = OrderRead.of(
             sql, await sql.first(f"{ORDER_ROW} WHERE o.id = :order_id", {"order_id": order_id}))
         notify_status(ctx, uow, order_id=order.id, status=order.status,
-                      client_id=order.client_id, master_user_id=master_user_id)
+                      client_id=order.client_id, master_user_id=order.master_user_id)
         assignment = await _assignment(sql, assignment_id)
         for other in others:  # free again: what waits for them comes to them
             await dispatch_for_master(ctx, uow, master_id=other.master_id)
         uow.after_commit(OFFERS_RESOLVED.labels(OfferStatus.ACCEPTED).inc)
     log.info("offer %s accepted: order %s to master %s", assignment_id, order_id, master_id)
-    return AcceptOut(assignment=assignment, order=order)
+    return AcceptOut(assignment=assignment, order=order.model())
 
 
 @retry_transient

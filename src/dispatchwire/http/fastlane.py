@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 from fastapi.routing import APIRoute, APIRouter
 from pydantic import BaseModel, ValidationError
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatchwire.auth.service import authenticate
@@ -54,7 +55,7 @@ class _Lane:
     params: Mapping[str, Any]  # path parameter -> FastAPI's field, which validates it
     body_name: str
     body: type[BaseModel]
-    endpoint: Callable[..., Awaitable[BaseModel]]
+    endpoint: Callable[..., Awaitable[BaseModel | Response]]
     context_name: str
     actor_name: str
     status: int
@@ -129,7 +130,10 @@ class FastLane:
         except Exception as exc:
             await self._failed(lane, scope, send, exc)
             return
-        await _respond(send, lane.status, result.model_dump_json(by_alias=True).encode())
+        if isinstance(result, Response):  # written by the route itself, its status with it
+            await _send(send, result.status_code, result.raw_headers, result.body)
+        else:
+            await _respond(send, lane.status, result.model_dump_json(by_alias=True).encode())
         self._overload.served(scope)
 
     async def _failed(self, lane: _Lane, scope: Scope, send: Send, exc: Exception) -> None:
@@ -302,8 +306,12 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 async def _respond(send: Send, status: int, body: bytes,
                    headers: Mapping[str, str] = _NO_HEADERS) -> None:
-    raw_headers = [(b"content-length", str(len(body)).encode()), *_JSON_HEADERS,
-                   *_raw_headers(headers)]
+    await _send(send, status, [(b"content-length", str(len(body)).encode()), *_JSON_HEADERS,
+                               *_raw_headers(headers)], body)
+
+
+async def _send(send: Send, status: int, raw_headers: Sequence[tuple[bytes, bytes]],
+                body: bytes | memoryview) -> None:
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -1,7 +1,6 @@
 """Orders: placing them, reading what the caller may see, and moving them along."""
 
 import logging
-from datetime import datetime
 
 from dispatchwire.actors import Actor, Role, require_role
 from dispatchwire.clock import utcnow
@@ -20,10 +19,10 @@ from dispatchwire.dispatch.offers import (
 from dispatchwire.errors import Conflict, Forbidden, NotFound
 from dispatchwire.metrics import ORDERS_PLACED
 from dispatchwire.orders import timeline
-from dispatchwire.orders.models import ACTIVE_JOB, OrderStatus, StepKind
+from dispatchwire.orders.models import OrderStatus, StepKind
 from dispatchwire.orders.notices import notify_status
-from dispatchwire.orders.queries import ORDER_ROW, order_from_row, visible_to
-from dispatchwire.orders.schemas import OrderIn, OrderOut
+from dispatchwire.orders.queries import ORDER_ROW, OrderRead, visible_to
+from dispatchwire.orders.schemas import OrderIn
 from dispatchwire.store import Sql, retry_transient
 
 __all__ = ["TRANSITIONS", "change_status", "create_order", "get_order", "list_orders"]
@@ -46,7 +45,7 @@ MOVERS: dict[str, set[str]] = {
 
 
 @retry_transient
-async def create_order(ctx: Context, *, actor: Actor, data: OrderIn) -> OrderOut:
+async def create_order(ctx: Context, *, actor: Actor, data: OrderIn) -> OrderRead:
     """Place an order and offer it at once to the best eligible master."""
     require_role(actor, Role.CLIENT, Role.ADMIN)
     async with ctx.db.transaction() as uow:
@@ -54,7 +53,7 @@ async def create_order(ctx: Context, *, actor: Actor, data: OrderIn) -> OrderOut
         now = utcnow()
         row = await sql.first(_INSERT_ORDER, {
             **data.model_dump(), "client_id": actor.user_id, "now": sql.time(now)})
-        order, _ = order_from_row(sql, row, viewer=actor)
+        order = OrderRead.of(sql, row, viewer=actor)
         timeline.record(uow, order.id, StepKind.PLACED, at=now,
                         detail={"by": actor.user_id, "applianceType": data.appliance_type})
         # No other transaction can see the order yet: nothing to lock, no offer to look for.
@@ -87,7 +86,7 @@ _INSERT_ORDER = (
 
 async def list_orders(ctx: Context, *, actor: Actor, status: str | None = None,
                       needs_attention: bool = False, limit: int = 100, offset: int = 0
-                      ) -> list[OrderOut]:
+                      ) -> list[OrderRead]:
     """The orders the caller may see, newest first; with `needs_attention` (admins only), the
     orders escalated that are still `new`."""
     visible, params = visible_to(actor)
@@ -101,21 +100,22 @@ async def list_orders(ctx: Context, *, actor: Actor, status: str | None = None,
     async with ctx.db.read() as sql:
         rows = await sql.rows(f"{ORDER_ROW} WHERE {visible} ORDER BY o.id DESC"
                               f" LIMIT {int(limit)} OFFSET {int(offset)}", params)
-        return [order_from_row(sql, row, viewer=actor)[0] for row in rows]
+        return [OrderRead.of(sql, row, viewer=actor) for row in rows]
 
 
-async def get_order(ctx: Context, *, actor: Actor, order_id: int) -> OrderOut:
+async def get_order(ctx: Context, *, actor: Actor, order_id: int) -> OrderRead:
     """One order, if the caller may see it."""
     async with ctx.db.read() as sql:
-        return (await _visible_order(sql, actor, order_id))[0]
+        return await _visible_order(sql, actor, order_id)
 
 
 @retry_transient
-async def change_status(ctx: Context, *, actor: Actor, order_id: int, status: str) -> OrderOut:
+async def change_status(ctx: Context, *, actor: Actor, order_id: int, status: str
+                        ) -> OrderRead:
     """Move an order along its status machine; 409 for a move the machine forbids."""
     async with ctx.db.transaction() as uow:
         sql = uow.sql
-        order, master_user_id = await _visible_order(sql, actor, order_id, lock=True)
+        order = await _visible_order(sql, actor, order_id, lock=True)
         _check_move(actor, order, status)
         now = utcnow()
         # The row is locked: no one else moves it meanwhile.
@@ -124,7 +124,7 @@ async def change_status(ctx: Context, *, actor: Actor, order_id: int, status: st
         timeline.record(uow, order_id, StepKind.STATUS, at=now,
                         detail={"status": status, "by": actor.user_id})
         notify_status(ctx, uow, order_id=order_id, status=status, client_id=order.client_id,
-                      master_user_id=master_user_id)
+                      master_user_id=order.master_user_id)
         withdrawn: list[Withdrawn] = []
         if order.status == OrderStatus.NEW:  # a cancelled search withdraws its offer
             withdrawn = await withdraw_offers(ctx, uow, order_id=order_id,
@@ -138,13 +138,12 @@ async def change_status(ctx: Context, *, actor: Actor, order_id: int, status: st
     log.info("order %s: %s -> %s by user %s%s", order_id, order.status, status, actor.user_id,
              "".join(f"; offer {offer.assignment_id} to master {offer.master_id} withdrawn"
                      for offer in withdrawn))
-    return _moved(order, status, now)
+    return order.moved(status, now)
 
 
 async def _visible_order(sql: Sql, actor: Actor, order_id: int, *, lock: bool = False
-                         ) -> tuple[OrderOut, int | None]:
-    """The order if the actor may see it (locked, with `lock`), and its master's user id;
-    NotFound otherwise."""
+                         ) -> OrderRead:
+    """The order if the actor may see it (locked, with `lock`); NotFound otherwise."""
     visible, params = visible_to(actor)
     params["order_id"] = order_id
     if lock and sql.locks_rows:
@@ -155,18 +154,10 @@ async def _visible_order(sql: Sql, actor: Actor, order_id: int, *, lock: bool = 
     row = await sql.first(f"{ORDER_ROW} WHERE o.id = :order_id AND {visible}", params)
     if row is None:
         raise NotFound(f"order {order_id} not found")
-    return order_from_row(sql, row, viewer=actor)
+    return OrderRead.of(sql, row, viewer=actor)
 
 
-def _moved(order: OrderOut, status: str, now: datetime) -> OrderOut:
-    """The order as read before the move, moved: the master's position goes with the job."""
-    update: dict[str, object] = {"status": status, "updated_at": now}
-    if order.master is not None and status not in ACTIVE_JOB:
-        update["master"] = order.master.model_copy(update={"location": None})
-    return order.model_copy(update=update)
-
-
-def _check_move(actor: Actor, order: OrderOut, status: str) -> None:
+def _check_move(actor: Actor, order: OrderRead, status: str) -> None:
     if status not in TRANSITIONS[order.status]:
         hint = "; orders become assigned when a master accepts" if status == "assigned" else ""
         raise Conflict(f"order {order.id} is {order.status} and cannot become {status}{hint}")

@@ -10,8 +10,8 @@ this way, for ~28 statements an order; see docs/performance.md, "PostgreSQL + Re
 The ORM keeps everything else.
 
 The two differ in how they keep times (SQLite: naive UTC text in SQLAlchemy's format; PostgreSQL:
-timestamptz) and in row locks (SQLite locks the whole file for a writer): `time`, `read_time`
-and `for_update` hide that.
+timestamptz) and in row locks (SQLite locks the whole file for a writer): `time`, `read_time`,
+`wire_time` and `for_update` hide that.
 """
 
 import re
@@ -25,6 +25,8 @@ from typing import Any
 import orjson
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dispatchwire.clock import isoformat
 
 __all__ = ["PostgresSql", "Row", "Sql", "SqliteSql", "bind_list", "int_list"]
 
@@ -85,6 +87,10 @@ class Sql(ABC):
     @abstractmethod
     def read_time(self, value: Any) -> datetime:
         """A time column's value as a UTC datetime."""
+
+    def wire_time(self, value: Any) -> str:
+        """A time column's value as the wire writes times (`clock.isoformat`)."""
+        return isoformat(self.read_time(value))
 
     @abstractmethod
     def seconds_between(self, later: str, earlier: str) -> str:
@@ -154,6 +160,13 @@ class SqliteSql(Sql):
 
     def read_time(self, value: Any) -> datetime:
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+    def wire_time(self, value: Any) -> str:
+        # Cut from the text `time` and SQLAlchemy store ('2025-12-23 10:45:00.000000', UTC),
+        # not parsed and formatted again: 0.15 against 2.2 µs.
+        if len(value) == 26 and value[10] == " ":
+            return f"{value[:10]}T{value[11:23]}Z"
+        return super().wire_time(value)
 
     def json_elements(self, column: str, alias: str) -> str:
         return f"json_each({column}) AS {alias}"

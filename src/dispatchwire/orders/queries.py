@@ -103,6 +103,6 @@ class OrderRead:
 
 def order_response(order: OrderRead | list[OrderRead], status_code: int = 200) -> Response:
     """The answer of a route declared to return `OrderOut` (or a list of them)."""
-    body = orjson.dumps([each.shape for each in order] if isinstance(order, list)
-                       else order.shape)
+    body = orjson.dumps([each.shape for each in order]) if isinstance(order, list) \
+        else order.json()
     return Response(body, status_code=status_code, media_type="application/json")

@@ -4,11 +4,11 @@
                 http/, web/
     services    */service.py, push/worker.py, cluster, admin/masters.py, admin/stats.py,
                 admin/board.py
-    dispatch    dispatch/offers.py, dispatch/expiry.py, dispatch/receipts.py,
-                dispatch/escalation.py
+    dispatch    dispatch/offers.py, dispatch/rounds.py, dispatch/expiry.py,
+                dispatch/receipts.py, dispatch/escalation.py
     domain      */models.py, */schemas.py, orders/queries.py, orders/notices.py, orders/timeline.py,
-                dispatch/eligibility.py, dispatch/ranking.py, push/jobs.py,
-                push/validation.py
+                dispatch/eligibility.py, dispatch/ranking.py, dispatch/offer_events.py,
+                push/jobs.py, push/validation.py
     base        actors, errors, clock, settings, metrics, schemas, context, presence, alarm,
                 store/, events/, broker/, auth/security.py
 
@@ -35,13 +35,15 @@ def layer_of(module: str) -> str:
             "dispatchwire.cluster", "dispatchwire.admin.masters", "dispatchwire.admin.stats",
             "dispatchwire.admin.board"}:
         return "services"
-    if module in {"dispatchwire.dispatch.offers", "dispatchwire.dispatch.expiry",
-                  "dispatchwire.dispatch.receipts", "dispatchwire.dispatch.escalation"}:
+    if module in {"dispatchwire.dispatch.offers", "dispatchwire.dispatch.rounds",
+                  "dispatchwire.dispatch.expiry", "dispatchwire.dispatch.receipts",
+                  "dispatchwire.dispatch.escalation"}:
         return "dispatch"
     if (leaf in ("models", "schemas") and len(parts) == 2) or module in {
             "dispatchwire.models", "dispatchwire.orders.queries", "dispatchwire.orders.notices",
             "dispatchwire.orders.timeline",
             "dispatchwire.dispatch.eligibility", "dispatchwire.dispatch.ranking",
+            "dispatchwire.dispatch.offer_events",
             "dispatchwire.push.jobs", "dispatchwire.push.validation"}:
         return "domain"
     return "base"

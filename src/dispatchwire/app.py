@@ -6,13 +6,15 @@ Where things live (each domain owns its models, schemas, service and views):
                 web/ (pages), cli.py
     services    auth, masters, orders, dispatch (answering offers), location, chat, admin: the
                 rules, by role
-    dispatch    dispatch/offers.py: who gets an offer (eligibility, ranking), expiry
+    dispatch    dispatch/rounds.py: who gets an offer (eligibility, ranking); offers.py: the
+                offer made and ended; expiry.py: deadlines
     events      events/outbox.py: stored with the transaction, published after it (broker/)
     store       store/: the database, its unit of work, SQL; actors.py, errors.py, settings.py
 
 Imports run downward only. An order's way from `POST /api/orders` to a master's socket:
-orders.views -> orders.service.create_order -> dispatch.offers.make_offer -> ctx.outbox.emit
--> (commit) -> broker.publish -> gateway.hub.Hub.deliver -> gateway.connection.Connection.send.
+orders.views -> orders.service.create_order -> dispatch.rounds.dispatch_placed_order
+-> dispatch.offers.make_offer -> ctx.outbox.emit -> (commit) -> broker.publish
+-> gateway.hub.Hub.deliver -> gateway.connection.Connection.send.
 """
 
 import asyncio

@@ -4,7 +4,7 @@ sooner, when it counts as undelivered; nothing for other events."""
 from datetime import UTC, datetime, timedelta
 
 from dispatchwire.clock import isoformat
-from dispatchwire.dispatch.offers import first_timer_of
+from dispatchwire.dispatch.offer_events import first_timer_of
 from dispatchwire.events.types import StoredEvent
 
 MADE = datetime(2026, 12, 7, 4, 0, 0, 123000, tzinfo=UTC)

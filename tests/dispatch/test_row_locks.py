@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from dispatchwire.dispatch.eligibility import MasterFacts, OrderFacts
-from dispatchwire.dispatch.offers import dispatch_for_master, lock_orders, make_offer
+from dispatchwire.dispatch.offers import lock_orders, make_offer
+from dispatchwire.dispatch.rounds import dispatch_for_master
 from tests.conftest import Api, Person
 
 pytestmark = [pytest.mark.timeout(60),

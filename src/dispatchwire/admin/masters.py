@@ -16,7 +16,8 @@ from dispatchwire.admin.stats import parse_since
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
 from dispatchwire.dispatch.models import EndReason, OfferStatus
-from dispatchwire.dispatch.offers import dispatch_for_master, redispatch, withdraw_offers
+from dispatchwire.dispatch.offers import withdraw_offers
+from dispatchwire.dispatch.rounds import dispatch_for_master, redispatch
 from dispatchwire.errors import InvalidInput, NotFound
 from dispatchwire.events.types import CLOSE_SOCKETS, StoredEvent
 from dispatchwire.masters.service import create_master, locked_master

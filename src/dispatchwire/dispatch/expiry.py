@@ -23,13 +23,9 @@ from dispatchwire.dispatch.escalation import (
     escalate_waiting_orders,
 )
 from dispatchwire.dispatch.models import EndReason, OfferStatus
-from dispatchwire.dispatch.offers import (
-    dispatch_for_master,
-    first_timer_of,
-    mark_unreachable,
-    redispatch,
-    withdraw_offers,
-)
+from dispatchwire.dispatch.offer_events import first_timer_of
+from dispatchwire.dispatch.offers import mark_unreachable, withdraw_offers
+from dispatchwire.dispatch.rounds import dispatch_for_master, redispatch
 from dispatchwire.events.types import StoredEvent
 from dispatchwire.store import retry_transient
 from dispatchwire.store.outage import as_unavailable

@@ -10,15 +10,9 @@ from dispatchwire.context import Context
 from dispatchwire.dispatch.eligibility import MasterFacts, OrderFacts, why_not_free
 from dispatchwire.dispatch.escalation import escalate_refused
 from dispatchwire.dispatch.models import DeliveredVia, EndReason, OfferStatus
-from dispatchwire.dispatch.offers import (
-    Withdrawn,
-    dispatch_for_master,
-    lock_orders,
-    make_offer,
-    redispatch,
-    withdraw_offers,
-)
+from dispatchwire.dispatch.offers import Withdrawn, lock_orders, make_offer, withdraw_offers
 from dispatchwire.dispatch.receipts import delivered, record_deliveries
+from dispatchwire.dispatch.rounds import dispatch_for_master, redispatch
 from dispatchwire.dispatch.schemas import AcceptOut, AssignmentOut, OfferOut, RejectOut
 from dispatchwire.errors import Conflict, NotFound
 from dispatchwire.metrics import OFFERS_RESOLVED, PENDING_POLLS

@@ -33,7 +33,7 @@ from typing import Any
 from dispatchwire.clock import at_epoch_ms, utcnow
 from dispatchwire.context import Context
 from dispatchwire.dispatch.models import DeliveredVia
-from dispatchwire.dispatch.offers import offer_in, open_offer_in
+from dispatchwire.dispatch.offer_events import offer_in, open_offer_in
 from dispatchwire.dispatch.receipts import record_deliveries, record_sent_and_delivered
 from dispatchwire.events.types import StoredEvent
 from dispatchwire.gateway.connection import Connection

@@ -13,7 +13,8 @@ from dispatchwire.auth.service import DEACTIVATED, create_user, token_out
 from dispatchwire.clock import utcnow
 from dispatchwire.context import Context
 from dispatchwire.dispatch.models import EndReason
-from dispatchwire.dispatch.offers import dispatch_for_master, redispatch, seen, withdraw_offers
+from dispatchwire.dispatch.offers import withdraw_offers
+from dispatchwire.dispatch.rounds import dispatch_for_master, redispatch, seen
 from dispatchwire.errors import Forbidden, InvalidInput
 from dispatchwire.masters.models import Master
 from dispatchwire.masters.schemas import ApplianceTypeOut, MasterOut, MasterPatch, ShiftOut

@@ -8,14 +8,8 @@ from dispatchwire.context import Context
 from dispatchwire.dispatch.eligibility import OrderFacts
 from dispatchwire.dispatch.escalation import escalate_if_no_master, waiting_due
 from dispatchwire.dispatch.models import EndReason
-from dispatchwire.dispatch.offers import (
-    Withdrawn,
-    describe_offer,
-    dispatch_for_master,
-    dispatch_placed_order,
-    redispatch,
-    withdraw_offers,
-)
+from dispatchwire.dispatch.offers import Withdrawn, describe_offer, withdraw_offers
+from dispatchwire.dispatch.rounds import dispatch_for_master, dispatch_placed_order, redispatch
 from dispatchwire.errors import Conflict, Forbidden, NotFound
 from dispatchwire.metrics import ORDERS_PLACED
 from dispatchwire.orders import timeline

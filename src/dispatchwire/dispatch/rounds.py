@@ -4,7 +4,8 @@ An order placed, or whose round ended, is offered to the best eligible masters, 
 DISPATCHWIRE_OFFER_FANOUT at once in rank order (`dispatch_placed_order`, `redispatch`); a
 master who becomes free gets the oldest waiting order he may take (`dispatch_for_master`). Who
 may take an order is `eligibility.py` (SQL, written once); who comes first, `ranking.py`; the
-offer itself, `offers.make_offer`. Everything runs in the caller's transaction.
+offer itself, `offers.make_offer`. Everything runs in the caller's transaction; on PostgreSQL
+a round that found no one looks once more after its commit (`_look_again_after_commit`).
 """
 
 import logging

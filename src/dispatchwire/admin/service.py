@@ -50,9 +50,9 @@ async def order_timeline(ctx: Context, *, actor: Actor, order_id: int) -> list[T
     """Everything that happened to an order, oldest first; 404 for an unknown order."""
     require_role(actor, Role.ADMIN)
     async with ctx.db.read() as sql:
-        if await sql.scalar("SELECT id FROM orders WHERE id = :id", {"id": order_id}) is None:
-            raise NotFound(f"order {order_id} not found")
         steps = await read_steps(sql, order_id)
+    if steps is None:
+        raise NotFound(f"order {order_id} not found")
     return [TimelineStepOut.model_construct(
         at=step["at"], kind=step["kind"], assignment_id=step.get("assignmentId"),
         master_id=step.get("masterId"), detail=step["detail"]) for step in steps]

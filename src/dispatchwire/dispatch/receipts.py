@@ -48,30 +48,45 @@ async def record_deliveries(ctx: Context, *, assignment_ids: Sequence[int], via:
 async def record_sent_and_delivered(ctx: Context, *, sent: Sequence[timeline.SentFrame],
                                     delivered: Mapping[DeliveredVia, Sequence[int]],
                                     at: datetime) -> None:
-    """Record offers' frames written to sockets (`sent` steps), then offers delivered, in one
-    transaction."""
+    """Record offers delivered and offers' frames written to sockets (`sent` steps), in one
+    transaction. An offer's first frame here rides in its `delivered` step when this records
+    it delivered (`timeline.sent_into`): a row fewer for every offer acked in time."""
     if not sent and not any(delivered.values()):
         return
     async with ctx.db.transaction() as uow:
-        await timeline.insert_sent(uow.sql, sent)
         groups = [ids for ids in delivered.values() if ids]
         if uow.sql.locks_rows and len(groups) > 1:  # all their orders at once, in id order
             which, params = uow.sql.ids_in("id", "ids", [i for group in groups for i in group])
             orders = await uow.sql.rows(f"SELECT order_id FROM assignments WHERE {which}",
                                         params)
             await lock_orders(uow.sql, (row[0] for row in orders))
+        frames = _first_frames(sent, {i for group in groups for i in group})
+        carried: set[int] = set()
         for via, assignment_ids in delivered.items():
             if assignment_ids:
-                await _record_by_id(uow, assignment_ids, via, at)
+                carried.update(await _record_by_id(uow, assignment_ids, via, at, frames))
+        await timeline.insert_sent(uow.sql, [
+            frame for frame in sent if frame[1] not in carried or frames[frame[1]] is not frame])
+
+
+def _first_frames(sent: Sequence[timeline.SentFrame], offer_ids: set[int]
+                  ) -> dict[int, timeline.SentFrame]:
+    """Each of these offers' first frame in `sent`."""
+    frames: dict[int, timeline.SentFrame] = {}
+    for frame in sent:
+        if frame[1] in offer_ids:
+            frames.setdefault(frame[1], frame)
+    return frames
 
 
 async def _record_by_id(uow: UnitOfWork, assignment_ids: Sequence[int], via: DeliveredVia,
-                        at: datetime) -> list[int]:
+                        at: datetime, frames: Mapping[int, timeline.SentFrame] | None = None
+                        ) -> list[int]:
     which, params = uow.sql.ids_in("id", "ids", assignment_ids)
     # `status || ''`: SQLite would otherwise walk every pending offer by the status index
     # rather than look these few up by id
     return await _record(uow, which, params, via, at,
-                         pending=f"status || '' = '{OfferStatus.PENDING}'")
+                         pending=f"status || '' = '{OfferStatus.PENDING}'", frames=frames)
 
 
 @retry_transient
@@ -86,7 +101,8 @@ async def deliver_up_to(ctx: Context, *, master_id: int, event_id: int, via: Del
 
 
 async def _record(uow: UnitOfWork, which: str, params: dict[str, object], via: DeliveredVia,
-                  at: datetime, *, pending: str) -> list[int]:
+                  at: datetime, *, pending: str,
+                  frames: Mapping[int, timeline.SentFrame] | None = None) -> list[int]:
     sql = uow.sql
     which = f"{which} AND {pending} AND delivered_at IS NULL"
     if sql.locks_rows:  # their orders first, as everything that changes an offer does
@@ -96,21 +112,25 @@ async def _record(uow: UnitOfWork, which: str, params: dict[str, object], via: D
         await lock_orders(sql, (row[0] for row in orders))
     rows = await sql.rows(f"UPDATE assignments SET {DELIVERED} WHERE {which}{_RETURNING}",
                           {**params, "at": sql.time(at), "via": via})
-    await delivered(uow, rows, via=via, at=at)
+    await delivered(uow, rows, via=via, at=at, frames=frames)
     return [row[0] for row in rows]
 
 
-async def delivered(uow: UnitOfWork, rows: Sequence[Row], *, via: DeliveredVia,
-                    at: datetime) -> None:
+async def delivered(uow: UnitOfWork, rows: Sequence[Row], *, via: DeliveredVia, at: datetime,
+                    frames: Mapping[int, timeline.SentFrame] | None = None) -> None:
     """What follows offers newly recorded delivered (rows of `id, created_at, pushed_at, order_id,
-    master_id`): their pushes stop, the delivery time is measured, the timelines show it."""
+    master_id`): their pushes stop, the delivery time is measured, the timelines show it (with
+    the offer's frame from `frames`, if there, in its `delivered` step)."""
     if not rows:
         return
     sql = uow.sql
     await cancel_offer_pushes(sql, [row[0] for row in rows if row[2] is not None])
     for offer_id, _created, _pushed, order_id, master_id in rows:
+        detail = {"via": via}
+        if frames and (frame := frames.get(offer_id)) is not None:
+            detail = timeline.sent_into(detail, frame)
         timeline.record(uow, order_id, StepKind.DELIVERED, at=at, assignment_id=offer_id,
-                        master_id=master_id, detail={"via": via})
+                        master_id=master_id, detail=detail)
     seconds = [max(0.0, (at - sql.read_time(row[1])).total_seconds()) for row in rows]
 
     def observe() -> None:

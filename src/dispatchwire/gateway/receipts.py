@@ -11,9 +11,10 @@ the undelivered timeout).
 
 Each offer's frame written to a socket is recorded too, as a `sent` step of its order's
 timeline. Both are recorded in the database in the background, what comes within
-RECORD_EVERY_S in one transaction, the `sent` steps first, receipts as of when the last of them
-came (so never before their own frame was sent): a transaction per pass of the loop took a
-third of a core at 2,000 acks/s (`make bench`, delivery), and one transaction for the two
+RECORD_EVERY_S in one transaction (an offer's `sent` step inside its `delivered` one when both
+are there: `orders.timeline`), receipts as of when the last of them came (so never before
+their own frame was sent): a transaction per pass of the loop took a third of a core at
+2,000 acks/s (`make bench`, delivery), and one transaction for the two
 rather than one each halves them at a few offers a second. At thousands a second a window's
 transaction is cut at RECORD_AT_MOST frames and receipts: one of 50 ms at 16,000 acks/s held
 the loop for 4-7 ms (most of it SQLite's), which every frame due meanwhile waited out. An

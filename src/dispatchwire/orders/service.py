@@ -47,9 +47,7 @@ async def create_order(ctx: Context, *, actor: Actor, data: OrderIn) -> OrderRea
         now = utcnow()
         row = await sql.first(_INSERT_ORDER, {
             **data.model_dump(), "client_id": actor.user_id, "now": sql.time(now)})
-        order = OrderRead.of(sql, row, viewer=actor)
-        timeline.record(uow, order.id, StepKind.PLACED, at=now,
-                        detail={"by": actor.user_id, "applianceType": data.appliance_type})
+        order = OrderRead.of(sql, row, viewer=actor)  # its row is its `placed` step (timeline)
         # No other transaction can see the order yet: nothing to lock, no offer to look for.
         facts = OrderFacts(order.id, data.appliance_type, data.problem, data.address, data.lat,
                            data.lon)

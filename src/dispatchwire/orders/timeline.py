@@ -5,10 +5,17 @@ commit, all of a transaction's steps in one statement: a transaction that rolls 
 step behind, and one that commits leaves each of its steps. Steps that record something a
 transaction did not change (a frame written to a socket: `sent`) are inserted in batches with
 `insert_sent`. Read back oldest first; steps of one instant in the order they were recorded.
+
+Two steps are stored inside others, since each costs a row on the hottest paths (an order, a
+frame) and says nothing its carrier does not: `placed` is the order's own row (its time, its
+client, its appliance type; orders stored before this kept a `placed` row, read as it is), and
+a `sent` whose offer is recorded delivered in the same transaction rides in that `delivered`
+step's detail (`sent_into`). `read_steps` gives both back as steps of their own.
 """
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from dispatchwire.clock import at_epoch_ms
@@ -16,7 +23,7 @@ from dispatchwire.orders.models import StepKind
 from dispatchwire.store import Sql, UnitOfWork
 
 __all__ = ["SentFrame", "Step", "insert_sent", "insert_steps", "read_steps", "record",
-           "record_message"]
+           "record_message", "sent_into"]
 
 
 class Step(NamedTuple):
@@ -81,11 +88,26 @@ async def insert_sent(sql: Sql, frames: Sequence[SentFrame]) -> None:
         for order_id, offer_id, master_id, socket, ms in frames])
 
 
-async def read_steps(sql: Sql, order_id: int) -> list[dict[str, Any]]:
-    """The order's steps, oldest first: `{at, kind, assignmentId?, masterId?, detail}`."""
+def sent_into(detail: dict[str, Any], frame: SentFrame) -> dict[str, Any]:
+    """`detail` of a `delivered` step carrying its offer's `sent` step (`frame`)."""
+    detail["sent"] = {"at": frame[4], "socket": frame[3]}
+    return detail
+
+
+async def read_steps(sql: Sql, order_id: int) -> list[dict[str, Any]] | None:
+    """The order's steps, oldest first: `{at, kind, assignmentId?, masterId?, detail}`; None
+    if there is no such order."""
+    placed = await sql.first("SELECT created_at, client_id, appliance_type FROM orders"
+                             " WHERE id = :order_id", {"order_id": order_id})
+    if placed is None:
+        return None
     rows = await sql.rows("SELECT at, kind, assignment_id, master_id, detail FROM order_steps"
                           " WHERE order_id = :order_id ORDER BY at, id", {"order_id": order_id})
     steps = []
+    if not any(row[1] == StepKind.PLACED for row in rows):
+        steps.append({"at": sql.read_time(placed[0]), "kind": StepKind.PLACED.value,
+                      "detail": {"by": placed[1], "applianceType": placed[2]}})
+    carried = False
     for at, kind, assignment_id, master_id, detail in rows:
         step: dict[str, Any] = {"at": sql.read_time(at), "kind": kind}
         if assignment_id is not None:
@@ -93,7 +115,13 @@ async def read_steps(sql: Sql, order_id: int) -> list[dict[str, Any]]:
         if master_id is not None:
             step["masterId"] = master_id
         step["detail"] = sql.read_json(detail) or {}
+        if (sent := step["detail"].pop("sent", None)) is not None:
+            steps.append({**step, "at": at_epoch_ms(sent["at"]), "kind": StepKind.SENT.value,
+                          "detail": {"socket": sent["socket"]}})
+            carried = True
         steps.append(step)
+    if carried:  # a carried `sent` to its place by time (stable: ties keep their order)
+        steps.sort(key=itemgetter("at"))
     return steps
 
 

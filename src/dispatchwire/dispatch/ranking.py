@@ -7,8 +7,6 @@ from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from dispatchwire.clock import isoformat
-
 __all__ = ["Candidate", "distance_km", "rank_masters", "reasons"]
 
 
@@ -52,10 +50,11 @@ def rank_masters(masters: Iterable[C], *, lat: float | None, lon: float | None,
 
 
 def reasons(master: Candidate, *, lat: float | None, lon: float | None, live: AbstractSet[int],
-            idle_since: datetime | None, how: str, rank: int | None) -> dict[str, Any]:
+            idle_since: str | None, how: str, rank: int | None) -> dict[str, Any]:
     """Why `master` was chosen, as an offer's timeline shows it: how (`ranked` among the
     eligible, `free`: he became free and the order is the oldest he may take), his rank, and
-    the ranking's reasons: a live socket, the distance in km, since when he is idle."""
+    the ranking's reasons: a live socket, the distance in km, since when he is idle (as the
+    wire writes times)."""
     why: dict[str, Any] = {"how": how, "live": master.id in live}
     if rank is not None:
         why["rank"] = rank
@@ -63,5 +62,5 @@ def reasons(master: Candidate, *, lat: float | None, lon: float | None, live: Ab
             and master.lon is not None:
         why["distanceKm"] = round(distance_km(lat, lon, master.lat, master.lon), 3)
     if idle_since is not None:
-        why["idleSince"] = isoformat(idle_since)
+        why["idleSince"] = idle_since
     return why

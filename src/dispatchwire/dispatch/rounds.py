@@ -173,7 +173,8 @@ async def _fill_round(ctx: Context, uow: UnitOfWork, *, order: OrderFacts, made:
 def _why(sql: Sql, order: OrderFacts, master: MasterFacts, live: AbstractSet[int], *,
          how: str, rank: int | None = None) -> dict[str, Any]:
     """Why `master` is offered `order`, for the timeline (`ranking.reasons`)."""
-    idle_since = sql.read_time(master.idle_raw) if master.idle_raw is not None else None
+    # as stored, cut to the wire's form (not parsed and formatted again: an order's hot path)
+    idle_since = sql.wire_time(master.idle_raw) if master.idle_raw is not None else None
     return reasons(master, lat=order.lat, lon=order.lon, live=live, idle_since=idle_since,
                    how=how, rank=rank)
 

@@ -24,7 +24,11 @@ command and code, plus
   STALL_MS old, counts the loop thread's stack (each sample a millisecond of stall). Twice a
   second the stacks seen most are written to that file, with how many samples each, and the
   stalls themselves (when, how long, the innermost lines seen most in each). SIGUSR1 starts
-  counting afresh, SIGUSR2 stops counting (so a run can keep one step's stalls).
+  counting afresh, SIGUSR2 stops counting (so a run can keep one step's stalls);
+- with BENCH_TIMELINE_TOGGLE=all|sent|rows (`python -m bench.timeline_cost`): SIGUSR1 makes the
+  timeline's writers (`timeline.record`, `timeline.insert_sent`; or the one, or the statements)
+  do nothing, SIGUSR2 puts them back, so that one run can alternate an order's cost with and
+  without its timeline second by second.
 """
 
 import gc
@@ -270,6 +274,34 @@ def _profile_on_signals(path: str) -> None:
     signal.signal(signal.SIGUSR2, dump)
 
 
+def _toggle_timeline_on_signals(which: str) -> None:
+    """`which`: what goes off: `all` (both writers), `sent` (`insert_sent` alone) or `rows`
+    (the rows of both, the steps still made: what the statements cost apart from Python)."""
+    import signal
+
+    from dispatchwire.orders import timeline
+
+    saved = {name: getattr(timeline, name) for name in ("record", "insert_sent", "insert_steps")}
+
+    async def nothing(*_: object, **__: object) -> None:
+        return None
+
+    stand_ins = {"all": {"record": lambda *_, **__: None, "insert_sent": nothing},
+                 "sent": {"insert_sent": nothing},
+                 "rows": {"insert_steps": nothing, "insert_sent": nothing}}[which]
+
+    def off(*_: object) -> None:
+        for name, stand_in in stand_ins.items():
+            setattr(timeline, name, stand_in)
+
+    def on(*_: object) -> None:
+        for name, function in saved.items():
+            setattr(timeline, name, function)
+
+    signal.signal(signal.SIGUSR1, off)
+    signal.signal(signal.SIGUSR2, on)
+
+
 if __name__ == "__main__":
     if os.environ.get("BENCH_GC_YOUNG_EVERY_S"):
         _pace_gc(float(os.environ["BENCH_GC_YOUNG_EVERY_S"]))
@@ -285,5 +317,7 @@ if __name__ == "__main__":
 
     if os.environ.get("BENCH_CPROFILE"):
         _profile_on_signals(os.environ["BENCH_CPROFILE"])
+    if os.environ.get("BENCH_TIMELINE_TOGGLE"):
+        _toggle_timeline_on_signals(os.environ["BENCH_TIMELINE_TOGGLE"])
 
     main(sys.argv[1:])

@@ -2,8 +2,11 @@
 the data they must."""
 
 import asyncio
+import json
 import os
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
@@ -13,9 +16,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from dispatchwire.clock import at_epoch_ms, utcnow
+from dispatchwire.dispatch.models import DeliveredVia
+from dispatchwire.dispatch.receipts import record_sent_and_delivered
 from dispatchwire.models import Base
 from dispatchwire.store.migrate import alembic_config, upgrade
-from tests.conftest import fresh_database
+from tests.conftest import Api, fresh_database
 from tests.pg import PostgresServer
 
 
@@ -88,3 +94,44 @@ async def test_several_processes_migrating_one_postgresql_at_once_take_turns(
     assert versions == [(head,)]
     assert admins == 4
     assert differences == []
+
+
+async def test_0008_downgrade_writes_back_the_steps_kept_in_other_rows(api: Api) -> None:
+    """`placed`, `offered` and a carried `sent` become rows of `order_steps` again, with what
+    the timeline showed for them, so that the code before 0008 shows every step."""
+    master, client, admin = await api.master(), await api.register("client"), await api.admin()
+    order = await api.order(client)
+    async with api.ctx.db.read() as sql:
+        offer_id = await sql.scalar("SELECT id FROM assignments WHERE order_id = :id",
+                                    {"id": order["id"]})
+    frame_ms = int(time.time() * 1000)
+    await record_sent_and_delivered(api.ctx, sent=[(order["id"], offer_id, master.master_id, 7,
+                                                    frame_ms)],
+                                    delivered={DeliveredVia.SOCKET: [offer_id]}, at=utcnow())
+    shown = await api.call("GET", f"/api/admin/orders/{order['id']}/timeline", admin)
+    assert [step["kind"] for step in shown] == ["placed", "offered", "sent", "delivered"], shown
+    engine = create_async_engine(api.ctx.settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0007"))
+            await conn.commit()
+            rows = (await conn.execute(text(
+                "SELECT kind, at, assignment_id, master_id, detail FROM order_steps"
+                " WHERE order_id = :id AND kind <> 'delivered' ORDER BY at, id"),
+                {"id": order["id"]})).all()
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
+            await conn.commit()
+    finally:
+        await engine.dispose()
+    written = {kind: (at, assignment_id, master_id, json.loads(detail)
+                      if isinstance(detail, str) else detail)
+               for kind, at, assignment_id, master_id, detail in rows}
+    assert sorted(written) == ["offered", "placed", "sent"]
+    assert written["placed"][1:] == (None, None, {"by": client.id,
+                                                  "applianceType": "washing_machine"})
+    assert written["offered"][1:3] == (offer_id, master.master_id)
+    assert written["offered"][3] == shown[1]["detail"]
+    assert written["sent"][1:] == (offer_id, master.master_id, {"socket": 7})
+    sent_at = written["sent"][0]
+    sent_at = sent_at if isinstance(sent_at, datetime) else datetime.fromisoformat(sent_at)
+    assert sent_at.replace(tzinfo=UTC) == at_epoch_ms(frame_ms)

@@ -1,6 +1,7 @@
-"""Steps stored inside others (`orders.timeline`): an order's `placed` step is its own row, and
-an offer's `sent` rides in its `delivered` step when both are stored together. The timeline
-reads the same as with a row each; these tests look at the rows too, on SQLite and PostgreSQL."""
+"""Steps kept in the rows they record (`orders.timeline`, migration 0008): an order's `placed`
+step is its own row, an `offered` step its offer's, and an offer's `sent` rides in its
+`delivered` step when both are stored together. The timeline reads the same as with a row
+each; these tests look at the rows too, on SQLite and PostgreSQL."""
 
 import json
 from typing import Any
@@ -45,11 +46,13 @@ async def test_an_acked_offers_sent_step_rides_in_its_delivered_row(
         offer_id = frame["assignment"]["id"]
         await wait_for(lambda: _has_kind(api, order["id"], "delivered"), within=5)
     stored = await stored_steps(api, order["id"])
-    assert [kind for kind, _ in stored] == ["offered", "delivered"]
-    assert set(stored[1][1]) == {"via", "sent"}
+    assert [kind for kind, _ in stored] == ["delivered"]
+    assert set(stored[0][1]) == {"via", "sent"}
     steps = await timeline(api, admin, order["id"])
     assert [step["kind"] for step in steps] == ["placed", "offered", "sent", "delivered"]
-    placed, _, sent, delivered = steps
+    placed, offered, sent, delivered = steps
+    assert offered["assignmentId"] == offer_id and offered["masterId"] == master.master_id
+    assert offered["detail"]["how"] == "ranked" and offered["detail"]["slot"] == 0
     assert placed["detail"] == {"by": client.id, "applianceType": "washing_machine"}
     assert placed["at"] == order["createdAt"]
     assert "assignmentId" not in placed and "masterId" not in placed
@@ -74,7 +77,8 @@ async def test_a_frame_whose_offer_ended_before_any_receipt_keeps_a_row_of_its_o
         await wait_for(lambda: _has_kind(api, order["id"], "sent"), within=5)
     kinds = [step["kind"] for step in await timeline(api, admin, order["id"])]
     assert kinds == ["placed", "offered", "sent", "status", "expired"]
-    assert "delivered" not in [kind for kind, _ in await stored_steps(api, order["id"])]
+    assert [kind for kind, _ in await stored_steps(api, order["id"])] == [
+        "status", "expired", "sent"]
 
 
 async def test_two_sockets_frames_one_carried_one_a_row_both_read(
@@ -101,8 +105,9 @@ async def test_two_sockets_frames_one_carried_one_a_row_both_read(
     assert [step["at"] for step in steps] == sorted(step["at"] for step in steps)
 
 
-async def test_a_placed_row_stored_before_is_read_as_it_is(live: Live) -> None:
-    """Orders placed before `placed` came from the order's row kept a row for it."""
+async def test_rows_stored_before_are_read_as_they_are(live: Live) -> None:
+    """Orders and offers from before 0008 kept rows for `placed` and `offered` (and an offer
+    of theirs has no `why`)."""
     api = live.api
     client, admin = await api.register("client"), await api.admin()
     order = await api.order(client)  # no master: a step or two of its own
@@ -115,6 +120,19 @@ async def test_a_placed_row_stored_before_is_read_as_it_is(live: Live) -> None:
     steps = await timeline(api, admin, order["id"])
     placed = [step for step in steps if step["kind"] == "placed"]
     assert [step["detail"] for step in placed] == [{"by": 1, "applianceType": "then"}]
+    master = await api.master()  # the order is offered to him
+    async with api.ctx.db.session() as session:
+        await session.execute(text("UPDATE assignments SET why = NULL WHERE order_id = :id"),
+                              {"id": order["id"]})
+        await session.execute(text(
+            "INSERT INTO order_steps (order_id, at, kind, assignment_id, master_id, detail)"
+            " SELECT order_id, created_at, 'offered', id, master_id, '{\"how\": \"then\"}'"
+            " FROM assignments WHERE order_id = :id"), {"id": order["id"]})
+        await session.commit()
+    offered = [step for step in await timeline(api, admin, order["id"])
+               if step["kind"] == "offered"]
+    assert [(step["masterId"], step["detail"]) for step in offered] == [
+        (master.master_id, {"how": "then"})]
 
 
 async def test_an_unknown_orders_timeline_is_404(live: Live) -> None:

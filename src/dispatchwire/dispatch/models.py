@@ -2,8 +2,9 @@
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dispatchwire.clock import utcnow
@@ -81,5 +82,7 @@ class Assignment(Base):
     undelivered_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Which of the order's at most K simultaneous offers this is (always 0 with K = 1).
     slot: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Why it went to this master (the ranking's reasons, and its slot): its `offered` step.
+    why: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     order: Mapped[Order] = relationship(lazy="joined", innerjoin=True)

@@ -1,4 +1,5 @@
-"""Offers made and ended inside a unit of work: the offer's row, its event, its timeline step.
+"""Offers made and ended inside a unit of work: the offer's row (its `offered` step with it), its
+event, and when it ends its timeline step.
 
 Every function here runs in the caller's transaction, so a change and the offers and events it
 causes commit together or not at all. Which master an order is offered to is `rounds.py`; who
@@ -68,9 +69,9 @@ class Withdrawn(NamedTuple):
 # deadlock PostgreSQL broke after a second, dozens of times a minute at 100 orders/s.)
 _INSERT_OFFER = (
     "INSERT INTO assignments (order_id, master_id, status, created_at, expires_at,"
-    " push_due_at, undelivered_by, slot)"
+    " push_due_at, undelivered_by, slot, why)"
     f" SELECT :order_id, :master_id, '{OfferStatus.PENDING}', :created_at, :expires_at,"
-    " :push_due_at, :undelivered_by, :slot WHERE {claimed}"
+    " :push_due_at, :undelivered_by, :slot, :why WHERE {claimed}"
     " ON CONFLICT DO NOTHING RETURNING id"
 )
 MASTER_CLAIMS = 1  # the namespace of the masters' claims
@@ -112,11 +113,10 @@ async def make_offer(ctx: Context, uow: UnitOfWork, *, order: OrderFacts, master
         "order_id": order.id, "master_id": master.id, "created_at": sql.time(now),
         "expires_at": sql.time(expires_at),
         "push_due_at": sql.time(now + timedelta(seconds=settings.push_after_s)),
-        "undelivered_by": sql.time(undelivered_by) if undelivered_by else None, "slot": slot})
+        "undelivered_by": sql.time(undelivered_by) if undelivered_by else None, "slot": slot,
+        "why": sql.json({**(why or {}), "slot": slot})})  # its `offered` step (timeline)
     if offer_id is None:
         return None
-    timeline.record(uow, order.id, StepKind.OFFERED, at=now, assignment_id=offer_id,
-                    master_id=master.id, detail={**(why or {}), "slot": slot})
     offer = Offer(offer_id, order.id, master.id, now, expires_at)
     event = ctx.outbox.emit(uow, master.user_id, EventType.NEW_ASSIGNMENT, OfferOut.event_payload(
         offer_id=offer_id, order=order, created_at=now, expires_at=expires_at))

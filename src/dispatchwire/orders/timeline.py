@@ -6,16 +6,20 @@ step behind, and one that commits leaves each of its steps. Steps that record so
 transaction did not change (a frame written to a socket: `sent`) are inserted in batches with
 `insert_sent`. Read back oldest first; steps of one instant in the order they were recorded.
 
-Two steps are stored inside others, since each costs a row on the hottest paths (an order, a
-frame) and says nothing its carrier does not: `placed` is the order's own row (its time, its
-client, its appliance type; orders stored before this kept a `placed` row, read as it is), and
-a `sent` whose offer is recorded delivered in the same transaction rides in that `delivered`
-step's detail (`sent_into`). `read_steps` gives both back as steps of their own.
+Three steps are kept in the rows they record, since each cost a row on the hottest paths (an
+order, an offer, a frame) and says nothing its carrier does not (migration 0008): `placed` is
+the order's own row (its time, client and appliance type), `offered` its offer's row (made at
+its `created_at`, with `why`), and a `sent` whose offer is recorded delivered in the same
+transaction rides in that `delivered` step's detail (`sent_into`). Each is written in the
+transaction of what it records as much as a row of its own would be. `read_steps` gives them
+back as steps, where a row would have put them: `placed` before anything of its instant, an
+`offered` after the stored steps of its instant (an offer is the last thing a transaction
+does to an order: after a refusal, an expiry, an escalation), a `sent` at its own time (never
+before its offer's). Orders and offers stored before 0008 kept rows for them, read as they are.
 """
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from operator import itemgetter
 from typing import Any, NamedTuple
 
 from dispatchwire.clock import at_epoch_ms
@@ -97,32 +101,53 @@ def sent_into(detail: dict[str, Any], frame: SentFrame) -> dict[str, Any]:
 async def read_steps(sql: Sql, order_id: int) -> list[dict[str, Any]] | None:
     """The order's steps, oldest first: `{at, kind, assignmentId?, masterId?, detail}`; None
     if there is no such order."""
+    params = {"order_id": order_id}
     placed = await sql.first("SELECT created_at, client_id, appliance_type FROM orders"
-                             " WHERE id = :order_id", {"order_id": order_id})
+                             " WHERE id = :order_id", params)
     if placed is None:
         return None
     rows = await sql.rows("SELECT at, kind, assignment_id, master_id, detail FROM order_steps"
-                          " WHERE order_id = :order_id ORDER BY at, id", {"order_id": order_id})
-    steps = []
+                          " WHERE order_id = :order_id ORDER BY at, id", params)
+    offers = await sql.rows("SELECT created_at, id, master_id, why FROM assignments"
+                            " WHERE order_id = :order_id AND why IS NOT NULL ORDER BY id", params)
+    made = {offer_id: sql.read_time(at) for at, offer_id, _, _ in offers}
+    steps: list[tuple[dict[str, Any], int]] = []  # with where it goes in its instant
     if not any(row[1] == StepKind.PLACED for row in rows):
-        steps.append({"at": sql.read_time(placed[0]), "kind": StepKind.PLACED.value,
-                      "detail": {"by": placed[1], "applianceType": placed[2]}})
-    carried = False
+        steps.append(({"at": sql.read_time(placed[0]), "kind": StepKind.PLACED.value,
+                       "detail": {"by": placed[1], "applianceType": placed[2]}}, 0))
     for at, kind, assignment_id, master_id, detail in rows:
-        step: dict[str, Any] = {"at": sql.read_time(at), "kind": kind}
-        if assignment_id is not None:
-            step["assignmentId"] = assignment_id
-        if master_id is not None:
-            step["masterId"] = master_id
-        step["detail"] = sql.read_json(detail) or {}
+        step = _step(sql.read_time(at), kind, assignment_id, master_id, sql.read_json(detail))
         if (sent := step["detail"].pop("sent", None)) is not None:
-            steps.append({**step, "at": at_epoch_ms(sent["at"]), "kind": StepKind.SENT.value,
-                          "detail": {"socket": sent["socket"]}})
-            carried = True
-        steps.append(step)
-    if carried:  # a carried `sent` to its place by time (stable: ties keep their order)
-        steps.sort(key=itemgetter("at"))
-    return steps
+            steps.append(_sent({**step, "at": at_epoch_ms(sent["at"]), "detail": {
+                "socket": sent["socket"]}}, made))
+        steps.append(_sent(step, made) if kind == StepKind.SENT else (step, 1))
+    for _, offer_id, master_id, why in offers:
+        steps.append((_step(made[offer_id], StepKind.OFFERED.value, offer_id, master_id,
+                            sql.read_json(why)), 2))
+    steps.sort(key=lambda each: (each[0]["at"], each[1]))  # stable: ties keep their order
+    return [step for step, _ in steps]
+
+
+def _sent(step: dict[str, Any], made: Mapping[int, datetime]) -> tuple[dict[str, Any], int]:
+    """A `sent` step, never before its offer: a frame's time is cut to the millisecond, and
+    one written within the millisecond its offer was made would read as sent before it."""
+    step["kind"] = StepKind.SENT.value
+    offered = made.get(step.get("assignmentId", 0))
+    if offered is not None and step["at"] <= offered:
+        step["at"] = offered
+        return step, 3  # right after its `offered`
+    return step, 1
+
+
+def _step(at: datetime, kind: str, assignment_id: int | None, master_id: int | None,
+          detail: dict[str, Any] | None) -> dict[str, Any]:
+    step: dict[str, Any] = {"at": at, "kind": kind}
+    if assignment_id is not None:
+        step["assignmentId"] = assignment_id
+    if master_id is not None:
+        step["masterId"] = master_id
+    step["detail"] = detail or {}
+    return step
 
 
 class _Pending:

@@ -97,8 +97,8 @@ async def test_several_processes_migrating_one_postgresql_at_once_take_turns(
 
 
 async def test_0008_downgrade_writes_back_the_steps_kept_in_other_rows(api: Api) -> None:
-    """`placed`, `offered` and a carried `sent` become rows of `order_steps` again, with what
-    the timeline showed for them, so that the code before 0008 shows every step."""
+    """`placed`, `offered`, `expired` and a carried `sent` become rows of `order_steps` again,
+    with what the timeline showed for them, so that the code before 0008 shows every step."""
     master, client, admin = await api.master(), await api.register("client"), await api.admin()
     order = await api.order(client)
     async with api.ctx.db.read() as sql:
@@ -108,8 +108,11 @@ async def test_0008_downgrade_writes_back_the_steps_kept_in_other_rows(api: Api)
     await record_sent_and_delivered(api.ctx, sent=[(order["id"], offer_id, master.master_id, 7,
                                                     frame_ms)],
                                     delivered={DeliveredVia.SOCKET: [offer_id]}, at=utcnow())
+    await api.call("POST", f"/api/orders/{order['id']}/status", client,
+                   json={"status": "cancelled"})
     shown = await api.call("GET", f"/api/admin/orders/{order['id']}/timeline", admin)
-    assert [step["kind"] for step in shown] == ["placed", "offered", "sent", "delivered"], shown
+    assert [step["kind"] for step in shown] == [
+        "placed", "offered", "sent", "delivered", "status", "expired"]
     engine = create_async_engine(api.ctx.settings.database_url)
     try:
         async with engine.connect() as conn:
@@ -126,7 +129,8 @@ async def test_0008_downgrade_writes_back_the_steps_kept_in_other_rows(api: Api)
     written = {kind: (at, assignment_id, master_id, json.loads(detail)
                       if isinstance(detail, str) else detail)
                for kind, at, assignment_id, master_id, detail in rows}
-    assert sorted(written) == ["offered", "placed", "sent"]
+    assert sorted(written) == ["expired", "offered", "placed", "sent", "status"]
+    assert written["expired"][1:] == (offer_id, master.master_id, {"reason": "withdrawn"})
     assert written["placed"][1:] == (None, None, {"by": client.id,
                                                   "applianceType": "washing_machine"})
     assert written["offered"][1:3] == (offer_id, master.master_id)

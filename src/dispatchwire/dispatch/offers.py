@@ -1,5 +1,5 @@
-"""Offers made and ended inside a unit of work: the offer's row (its `offered` step with it), its
-event, and when it ends its timeline step.
+"""Offers made and ended inside a unit of work: the offer's row (its `offered` and `expired` steps
+are read from it: `orders.timeline`) and its events.
 
 Every function here runs in the caller's transaction, so a change and the offers and events it
 causes commit together or not at all. Which master an order is offered to is `rounds.py`; who
@@ -26,8 +26,6 @@ from dispatchwire.dispatch.models import EndReason, OfferStatus
 from dispatchwire.dispatch.schemas import OfferOut
 from dispatchwire.events.types import EventType, PendingEvent
 from dispatchwire.metrics import OFFERS_MADE, OFFERS_RESOLVED, OFFERS_UNDELIVERED, labelled
-from dispatchwire.orders import timeline
-from dispatchwire.orders.models import StepKind
 from dispatchwire.push.jobs import JobKind, cancel_offer_pushes, enqueue_after_numbering
 from dispatchwire.store import Sql, UnitOfWork
 from dispatchwire.store.sql import bind_list, int_list
@@ -202,12 +200,9 @@ async def withdraw_offers(ctx: Context, uow: UnitOfWork, *, reason: EndReason,
         uow.after_commit(lambda: _log_withdrawn(withdrawn, reason, log_each))
     pushed = [row[0] for row in rows if row[4] is not None]
     await cancel_offer_pushes(sql, pushed)
-    for assignment_id, ended_order_id, ended_master_id, user_id, pushed_at in rows:
+    for assignment_id, ended_order_id, _master_id, user_id, pushed_at in rows:
         event = ctx.outbox.emit(uow, user_id, EventType.ASSIGNMENT_EXPIRED,
                                 {"assignmentId": assignment_id, "reason": reason})
-        timeline.record(uow, ended_order_id, StepKind.EXPIRED, at=now,
-                        assignment_id=assignment_id, master_id=ended_master_id,
-                        detail={"reason": reason})
         if pushed_at is not None:  # the phone shows its notice: this push takes it away
             enqueue_after_numbering(
                 uow, event, kind=JobKind.OFFER_END, ttl_s=OFFER_END_TTL_S, urgency="high",

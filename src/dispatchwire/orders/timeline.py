@@ -6,16 +6,18 @@ step behind, and one that commits leaves each of its steps. Steps that record so
 transaction did not change (a frame written to a socket: `sent`) are inserted in batches with
 `insert_sent`. Read back oldest first; steps of one instant in the order they were recorded.
 
-Three steps are kept in the rows they record, since each cost a row on the hottest paths (an
+Four steps are kept in the rows they record, since each cost a row on the hottest paths (an
 order, an offer, a frame) and says nothing its carrier does not (migration 0008): `placed` is
 the order's own row (its time, client and appliance type), `offered` its offer's row (made at
-its `created_at`, with `why`), and a `sent` whose offer is recorded delivered in the same
-transaction rides in that `delivered` step's detail (`sent_into`). Each is written in the
-transaction of what it records as much as a row of its own would be. `read_steps` gives them
-back as steps, where a row would have put them: `placed` before anything of its instant, an
-`offered` after the stored steps of its instant (an offer is the last thing a transaction
-does to an order: after a refusal, an expiry, an escalation), a `sent` at its own time (never
-before its offer's). Orders and offers stored before 0008 kept rows for them, read as they are.
+its `created_at`, with `why`), `expired` the same row once the offer has ended (`resolved_at`,
+`end_reason`), and a `sent` whose offer is recorded delivered in the same transaction rides in
+that `delivered` step's detail (`sent_into`). Each is written in the transaction of what it
+records as much as a row of its own would be. `read_steps` gives them back as steps, where a
+row would have put them in their instant: `placed` first; an `expired` after the stored steps
+(a cancel's or an accept's `status` ends the offers after it), then an `escalated` (the
+expiries and refusals it counts come first), then an `offered` (an offer is the last thing a
+transaction does to an order); a `sent` at its own time, never before its offer's. Orders and
+offers stored before 0008 kept rows for them, read as they are.
 """
 
 from collections.abc import Mapping, Sequence
@@ -108,24 +110,36 @@ async def read_steps(sql: Sql, order_id: int) -> list[dict[str, Any]] | None:
         return None
     rows = await sql.rows("SELECT at, kind, assignment_id, master_id, detail FROM order_steps"
                           " WHERE order_id = :order_id ORDER BY at, id", params)
-    offers = await sql.rows("SELECT created_at, id, master_id, why FROM assignments"
-                            " WHERE order_id = :order_id AND why IS NOT NULL ORDER BY id", params)
-    made = {offer_id: sql.read_time(at) for at, offer_id, _, _ in offers}
-    steps: list[tuple[dict[str, Any], int]] = []  # with where it goes in its instant
+    offers = await sql.rows("SELECT id, master_id, created_at, why, resolved_at, end_reason"
+                            " FROM assignments WHERE order_id = :order_id ORDER BY id", params)
+    made = {row[0]: sql.read_time(row[2]) for row in offers if row[3] is not None}
+    ended = {row[2] for row in rows if row[1] == StepKind.EXPIRED}  # stored before 0008
+    steps: list[tuple[dict[str, Any], int]] = []  # with where each goes in its instant
     if not any(row[1] == StepKind.PLACED for row in rows):
         steps.append(({"at": sql.read_time(placed[0]), "kind": StepKind.PLACED.value,
-                       "detail": {"by": placed[1], "applianceType": placed[2]}}, 0))
+                       "detail": {"by": placed[1], "applianceType": placed[2]}}, _PLACED))
     for at, kind, assignment_id, master_id, detail in rows:
         step = _step(sql.read_time(at), kind, assignment_id, master_id, sql.read_json(detail))
         if (sent := step["detail"].pop("sent", None)) is not None:
             steps.append(_sent({**step, "at": at_epoch_ms(sent["at"]), "detail": {
                 "socket": sent["socket"]}}, made))
-        steps.append(_sent(step, made) if kind == StepKind.SENT else (step, 1))
-    for _, offer_id, master_id, why in offers:
-        steps.append((_step(made[offer_id], StepKind.OFFERED.value, offer_id, master_id,
-                            sql.read_json(why)), 2))
+        if kind == StepKind.SENT:
+            steps.append(_sent(step, made))
+        else:
+            steps.append((step, _ESCALATED if kind == StepKind.ESCALATED else _STORED))
+    for offer_id, master_id, _, why, resolved_at, reason in offers:
+        if offer_id in made:
+            steps.append((_step(made[offer_id], StepKind.OFFERED.value, offer_id, master_id,
+                                sql.read_json(why)), _OFFERED))
+        if reason is not None and offer_id not in ended:
+            steps.append((_step(sql.read_time(resolved_at), StepKind.EXPIRED.value, offer_id,
+                                master_id, {"reason": reason}), _EXPIRED))
     steps.sort(key=lambda each: (each[0]["at"], each[1]))  # stable: ties keep their order
     return [step for step, _ in steps]
+
+
+# Where a step goes among those of its instant (`read_steps`).
+_PLACED, _STORED, _EXPIRED, _ESCALATED, _OFFERED, _SENT_AT_ITS_OFFER = range(6)
 
 
 def _sent(step: dict[str, Any], made: Mapping[int, datetime]) -> tuple[dict[str, Any], int]:
@@ -135,8 +149,8 @@ def _sent(step: dict[str, Any], made: Mapping[int, datetime]) -> tuple[dict[str,
     offered = made.get(step.get("assignmentId", 0))
     if offered is not None and step["at"] <= offered:
         step["at"] = offered
-        return step, 3  # right after its `offered`
-    return step, 1
+        return step, _SENT_AT_ITS_OFFER
+    return step, _STORED
 
 
 def _step(at: datetime, kind: str, assignment_id: int | None, master_id: int | None,

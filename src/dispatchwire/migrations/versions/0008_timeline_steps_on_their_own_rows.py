@@ -1,12 +1,13 @@
-"""Three timeline steps are read from the rows they record, not kept as rows of their own.
+"""Four timeline steps are read from the rows they record, not kept as rows of their own.
 
 An order's `placed` step is its own row (`orders`); its `offered` steps are its offers' rows,
 which now keep why each went to its master (`assignments.why`, written by the insert that makes
-the offer); and a `sent` step stored with its offer's receipt rides in that `delivered` step's
-detail (`"sent": {"at": ms since the epoch, "socket": id}`). Each saved a row, and `offered`
-a statement, in the transactions of every order (`orders/timeline.py`). Steps stored before
-this are read as they are. A downgrade writes the three back as rows of `order_steps`, so the
-code before this shows every step.
+the offer), and its `expired` steps the same rows once ended (`resolved_at`, `end_reason`); a
+`sent` step stored with its offer's receipt rides in that `delivered` step's detail (`"sent":
+{"at": ms since the epoch, "socket": id}`). Each saved a row, and `offered` a statement, in
+the transactions of every order (`orders/timeline.py`). Steps stored before this are read as
+they are. A downgrade writes the four back as rows of `order_steps`, so the code before this
+shows every step.
 
 Revision ID: 0008
 Revises: 0007
@@ -40,6 +41,11 @@ def downgrade() -> None:
                " AND s.kind = 'placed')")
     op.execute(f"{_STEPS} SELECT order_id, created_at, 'offered', id, master_id, why"
                " FROM assignments WHERE why IS NOT NULL")
+    reason = ("json_build_object('reason', end_reason)" if postgresql
+              else "json_object('reason', end_reason)")
+    op.execute(f"{_STEPS} SELECT order_id, resolved_at, 'expired', id, master_id, {reason}"
+               " FROM assignments a WHERE end_reason IS NOT NULL AND NOT EXISTS (SELECT 1"
+               " FROM order_steps s WHERE s.assignment_id = a.id AND s.kind = 'expired')")
     if postgresql:
         sent_at = "to_timestamp((detail->'sent'->>'at')::bigint / 1000.0)"
         socket = "json_build_object('socket', (detail->'sent'->>'socket')::bigint)"

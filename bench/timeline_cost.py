@@ -146,7 +146,9 @@ def main() -> None:
           f"{100 * result['share_of_order']:.1f}% of an order "
           f"({result['machine']['cpu_model']})", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "timeline_cost.json").write_text(json.dumps(result, indent=2) + "\n")
+    slots = result.pop("slots")  # on one line: hundreds of pairs
+    text = json.dumps(result, indent=2)[:-2] + f',\n  "slots": {json.dumps(slots)}\n}}\n'
+    (RESULTS / "timeline_cost.json").write_text(text)
 
 
 if __name__ == "__main__":

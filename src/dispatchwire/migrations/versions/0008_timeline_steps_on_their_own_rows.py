@@ -45,7 +45,8 @@ def downgrade() -> None:
               else "json_object('reason', end_reason)")
     op.execute(f"{_STEPS} SELECT order_id, resolved_at, 'expired', id, master_id, {reason}"
                " FROM assignments a WHERE end_reason IS NOT NULL AND NOT EXISTS (SELECT 1"
-               " FROM order_steps s WHERE s.assignment_id = a.id AND s.kind = 'expired')")
+               " FROM order_steps s WHERE s.order_id = a.order_id"  # its index: by order
+               " AND s.assignment_id = a.id AND s.kind = 'expired')")
     if postgresql:
         sent_at = "to_timestamp((detail->'sent'->>'at')::bigint / 1000.0)"
         socket = "json_build_object('socket', (detail->'sent'->>'socket')::bigint)"

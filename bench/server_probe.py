@@ -25,10 +25,10 @@ command and code, plus
   second the stacks seen most are written to that file, with how many samples each, and the
   stalls themselves (when, how long, the innermost lines seen most in each). SIGUSR1 starts
   counting afresh, SIGUSR2 stops counting (so a run can keep one step's stalls);
-- with BENCH_TIMELINE_TOGGLE=all|sent|rows (`python -m bench.timeline_cost`): SIGUSR1 makes the
-  timeline's writers (`timeline.record`, `timeline.insert_sent`; or the one, or the statements)
-  do nothing, SIGUSR2 puts them back, so that one run can alternate an order's cost with and
-  without its timeline second by second.
+- with BENCH_TIMELINE_TOGGLE (`python -m bench.timeline_cost`): SIGUSR1 makes the timeline's
+  two writers (`timeline.record`, `timeline.insert_sent`) do nothing, SIGUSR2 puts them back,
+  so that one run can alternate an order's cost with and without its timeline second by
+  second.
 """
 
 import gc
@@ -274,29 +274,22 @@ def _profile_on_signals(path: str) -> None:
     signal.signal(signal.SIGUSR2, dump)
 
 
-def _toggle_timeline_on_signals(which: str) -> None:
-    """`which`: what goes off: `all` (both writers), `sent` (`insert_sent` alone) or `rows`
-    (the rows of both, the steps still made: what the statements cost apart from Python)."""
+def _toggle_timeline_on_signals() -> None:
     import signal
 
     from dispatchwire.orders import timeline
 
-    saved = {name: getattr(timeline, name) for name in ("record", "insert_sent", "insert_steps")}
+    record, insert_sent = timeline.record, timeline.insert_sent
 
-    async def nothing(*_: object, **__: object) -> None:
+    async def no_sent(*_: object, **__: object) -> None:
         return None
 
-    stand_ins = {"all": {"record": lambda *_, **__: None, "insert_sent": nothing},
-                 "sent": {"insert_sent": nothing},
-                 "rows": {"insert_steps": nothing, "insert_sent": nothing}}[which]
-
     def off(*_: object) -> None:
-        for name, stand_in in stand_ins.items():
-            setattr(timeline, name, stand_in)
+        timeline.record = lambda *_, **__: None  # type: ignore[assignment]
+        timeline.insert_sent = no_sent  # type: ignore[assignment]
 
     def on(*_: object) -> None:
-        for name, function in saved.items():
-            setattr(timeline, name, function)
+        timeline.record, timeline.insert_sent = record, insert_sent  # type: ignore[assignment]
 
     signal.signal(signal.SIGUSR1, off)
     signal.signal(signal.SIGUSR2, on)
@@ -318,6 +311,6 @@ if __name__ == "__main__":
     if os.environ.get("BENCH_CPROFILE"):
         _profile_on_signals(os.environ["BENCH_CPROFILE"])
     if os.environ.get("BENCH_TIMELINE_TOGGLE"):
-        _toggle_timeline_on_signals(os.environ["BENCH_TIMELINE_TOGGLE"])
+        _toggle_timeline_on_signals()
 
     main(sys.argv[1:])

@@ -42,7 +42,7 @@ def start_bench(options: argparse.Namespace, out: Path) -> subprocess.Popen[str]
                "--refine", "0", "--masters", str(options.masters), "--wait-quiet-s", "60",
                "--out", str(out), *(["--ref", options.ref] if options.ref else [])]
     return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "BENCH_TIMELINE_TOGGLE": options.off})
+                            env={**os.environ, "BENCH_TIMELINE_TOGGLE": "1"})
 
 
 def server_of(bench: subprocess.Popen[str]) -> tuple[int, str]:
@@ -122,9 +122,6 @@ def main() -> None:
     parser.add_argument("--masters", type=int, default=10_000,
                         help="connected masters (default 10,000)")
     parser.add_argument("--ref", help="the server from this git revision (bench --ref)")
-    parser.add_argument("--off", choices=("all", "sent", "rows"), default="all",
-                        help="what goes off: the whole timeline (all, default), its `sent` "
-                        "steps alone, or its rows (the steps still made in Python)")
     options = parser.parse_args()
     load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="dispatchwire-timeline-cost-") as out:
@@ -136,12 +133,11 @@ def main() -> None:
             print(line, end="", flush=True)
         bench.wait()
     result = {"rate": options.rate, "slot_s": options.slot_s, "block": options.block,
-              "masters": options.masters, "ref": options.ref or "working tree", "off": options.off,
+              "masters": options.masters, "ref": options.ref or "working tree",
               **summary(slots, options.block), "slots": [[on, round(us, 1)] for on, us in slots],
               "machine": machine_facts(PEER_DIR), "load_before": load_before}
     print(f"an order at {options.rate}/s: {result['with_us']} µs of server CPU with its "
-          f"timeline, {result['without_us']} without ({options.off} off); the difference "
-          f"{result['difference_us']} µs"
+          f"timeline, {result['without_us']} without; the timeline {result['difference_us']} µs"
           f" (quartiles over {result['blocks']} blocks {result['difference_iqr_us']}), "
           f"{100 * result['share_of_order']:.1f}% of an order "
           f"({result['machine']['cpu_model']})", flush=True)

@@ -4,7 +4,8 @@ A step recorded with `record` is kept with its unit of work and inserted just be
 commit, all of a transaction's steps in one statement: a transaction that rolls back leaves no
 step behind, and one that commits leaves each of its steps. Steps that record something a
 transaction did not change (a frame written to a socket: `sent`) are inserted in batches with
-`insert_sent`. Read back oldest first; steps of one instant in the order they were recorded.
+`insert_sent`. Read back oldest first; steps of one instant in the order they were recorded,
+and those kept in other rows where a row of their own would have been (below).
 
 Four steps are kept in the rows they record, since each cost a row on the hottest paths (an
 order, an offer, a frame) and says nothing its carrier does not (migration 0008): `placed` is

@@ -15,7 +15,8 @@ async def say(api: Api, who: Person, order: dict[str, Any], text: str, **fields:
 
 
 async def chat_frames(ws: WsClient, count: int) -> list[dict[str, Any]]:
-    return [await ws.recv_until("chat_message") for _ in range(count)]
+    # 10 s: once in CI (PostgreSQL, two workers, a loaded machine) the first took over 3 s
+    return [await ws.recv_until("chat_message", timeout=10.0) for _ in range(count)]
 
 
 async def test_a_message_reaches_the_client_and_the_master_live(live_any: Live) -> None:

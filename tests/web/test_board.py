@@ -8,7 +8,7 @@ import itertools
 import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
@@ -92,9 +92,22 @@ async def master_on_page(pages: Pages, server: ServerProcess, master: dict[str, 
     return page
 
 
+async def rendered_texts(items: Locator) -> list[str]:
+    """The items' texts as shown. Playwright finds the items and reads them in two calls; a
+    refresh between them (the open timeline is read again every 0.5 s here) leaves it reading
+    detached items, whose innerText has no line breaks: then read them again."""
+    for _ in range(20):
+        texts = await items.evaluate_all(
+            "items => items.every((item) => item.isConnected) ? items.map((item) => item.innerText)"
+            " : null")
+        if texts is not None:
+            return cast(list[str], texts)
+    raise AssertionError("the items were replaced on every read")
+
+
 async def in_order(items: Locator, expected: list[str | re.Pattern[str]]) -> list[str]:
     """The items' texts hold `expected`, one after the other (others may come between)."""
-    texts = await items.all_inner_texts()
+    texts = await rendered_texts(items)
     at = 0
     for want in expected:
         while at < len(texts) and not (want.search(texts[at]) if isinstance(want, re.Pattern)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from dispatchwire.auth.models import User
 from dispatchwire.context import open_context
 from dispatchwire.store import Database, Sql, retry_transient
+from dispatchwire.store.retry import RETRIES
 from tests.conftest import make_settings
 
 INSERT_USER = ("INSERT INTO users (id, email, password_hash, name, role, created_at)"
@@ -100,5 +101,7 @@ async def test_a_deadlock_among_plain_statements_is_run_again(db: Database) -> N
             await uow.sql.rows(update, {"name": f"by {first}", "id": second})
 
     await asyncio.wait_for(asyncio.gather(rename(1, 2), rename(2, 1)), 30)
-    assert len(attempts) == 3  # PostgreSQL chose one victim; it ran again, after the other
+    # PostgreSQL chose one victim and it ran again; its rerun may take the freed row before the
+    # other's woken wait does, and deadlock once more (seen once in a run of the suite): again.
+    assert sorted(attempts[:2]) == [1, 2] and 3 <= len(attempts) <= 2 + RETRIES
     assert set((await names(db)).values()) == {f"by {attempts[-1]}"}
